@@ -1,0 +1,1 @@
+export const coldplugCommand = async (): Promise<number> => 111;

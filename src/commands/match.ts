@@ -1,0 +1,105 @@
+/**
+ * `hotplugd match`: which modules serve a MODALIAS, as `modprobe -R` answers.
+ */
+import { createInterface } from 'node:readline';
+import { EXIT } from '../errors.js';
+import { type ModuleIndex } from '../core/index.js';
+import { loadOrder } from '../core/plan.js';
+import { loadIndex } from '../sys/indexfs.js';
+import { INDEX_FLAGS, INDEX_HELP, indexLocation, type Io, parseFlags, toBytes } from './common.js';
+
+export const MATCH_HELP = `Usage: hotplugd match [INDEX FLAGS] [--json] MODALIAS...
+       hotplugd match [INDEX FLAGS] --stdin
+
+Print the modules that serve each MODALIAS, one per line, as modprobe -R does
+(libkmod's lookup order; every matching module, not the first).
+
+  --json     one JSON object per MODALIAS: each module's path, built-in and
+             blacklisted flags, options, and the dependency load order
+  --stdin    read one query per line; print "<query>\\t<modules separated by
+             spaces>" per query (empty after the tab when nothing matches)
+  -h, --help this text
+
+${INDEX_HELP}
+
+Exit codes: 0 something matched (always 0 with --stdin), 1 nothing matched,
+100 usage error, 111 the index could not be read.
+`;
+
+export function describe(index: ModuleIndex, query: string): object {
+  const r = index.lookup(query);
+  return {
+    modalias: query,
+    source: r.source,
+    modules: r.names.map((name) => {
+      const m = index.moduleByName(name);
+      return {
+        name,
+        path: m?.path ?? null,
+        builtin: m?.builtin ?? false,
+        blacklisted: index.isBlacklisted(name),
+        options: index.options(name),
+        loadOrder: loadOrder(index, name).map((s) => s.name),
+      };
+    }),
+  };
+}
+
+export async function matchCommand(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseFlags(
+    args,
+    { ...INDEX_FLAGS, json: { type: 'boolean' }, stdin: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    true,
+  );
+  if (values.help) {
+    io.stdout.write(MATCH_HELP);
+    return EXIT.OK;
+  }
+  if (!values.stdin && positionals.length === 0) {
+    io.stderr.write('hotplugd match: give at least one MODALIAS, or --stdin\n');
+    return EXIT.USAGE;
+  }
+  const index = loadIndex(indexLocation(values));
+  for (const w of summarizeWarnings(index)) io.stderr.write(`hotplugd: ${w}\n`);
+  if (values.stdin) {
+    const rl = createInterface({ input: io.stdin, crlfDelay: Infinity });
+    let buf = '';
+    for await (const line of rl) {
+      const q = toBytes(line);
+      buf += `${line}\t${index.lookup(q).names.join(' ')}\n`;
+      if (buf.length > 65536) {
+        io.stdout.write(buf);
+        buf = '';
+      }
+    }
+    io.stdout.write(buf);
+    return EXIT.OK;
+  }
+  let any = false;
+  for (const q of positionals) {
+    if (values.json) {
+      const d = describe(index, toBytes(q)) as { modules: unknown[] };
+      any ||= d.modules.length > 0;
+      io.stdout.write(`${JSON.stringify(d)}\n`);
+    } else {
+      const names = index.lookup(toBytes(q)).names;
+      any ||= names.length > 0;
+      for (const n of names) io.stdout.write(`${n}\n`);
+    }
+  }
+  return any ? EXIT.OK : EXIT.NO_MATCH;
+}
+
+/** One line per file with skipped lines: "FILE: N malformed lines skipped (first at line L: problem)". */
+export function summarizeWarnings(index: ModuleIndex): string[] {
+  const byFile = new Map<string, { count: number; first: { line: number; problem: string } }>();
+  for (const w of index.warnings) {
+    const e = byFile.get(w.file);
+    if (e) e.count++;
+    else byFile.set(w.file, { count: 1, first: w });
+  }
+  return [...byFile].map(
+    ([file, { count, first }]) =>
+      `${file}: ${count} malformed line${count === 1 ? '' : 's'} skipped (first${first.line > 0 ? ` at line ${first.line}` : ''}: ${first.problem})`,
+  );
+}

@@ -1,0 +1,1 @@
+export const runDaemonCommand = async (): Promise<number> => 111;

@@ -1,0 +1,151 @@
+/**
+ * Index parts from depmod's text files, and the checks every index source
+ * shares (paths inside the module directory, no dependency cycles).
+ */
+import { HotplugError } from '../errors.js';
+import {
+  type AliasLine,
+  type LineWarning,
+  parseAliasFile,
+  parseBuiltinFile,
+  parseBuiltinModinfo,
+  parseDepFile,
+  parseSoftdepFile,
+  moduleNameFromPath,
+} from './depmod.js';
+import { ClassTable } from './glob.js';
+import { compileAliases, type IndexParts, type ModuleRecord } from './index.js';
+
+export interface DepmodTexts {
+  /** Directory the texts came from, for messages. */
+  dir: string;
+  alias: string;
+  dep: string;
+  builtin?: string | undefined;
+  softdep?: string | undefined;
+  builtinModinfo?: string | undefined;
+  /** modules.symbols, read on demand. */
+  symbols?: (() => string | undefined) | undefined;
+}
+
+const ESCAPE = /(^|\/)\.\.(\/|$)/;
+
+/** A module path must stay inside the module directory. */
+export function checkModulePath(path: string, source: string): void {
+  if (path.startsWith('/') || ESCAPE.test(path) || path.includes('\0')) {
+    throw new HotplugError('E_PATH_ESCAPE', `module path "${path}" escapes the module directory`, { file: source });
+  }
+}
+
+/** Throws E_INDEX_DEP_CYCLE naming the modules on a cycle. */
+export function checkNoCycles(modules: readonly ModuleRecord[], source: string): void {
+  const state = new Uint8Array(modules.length); // 0 new, 1 on stack, 2 done
+  for (let root = 0; root < modules.length; root++) {
+    if (state[root] !== 0) continue;
+    const stack: [number, number][] = [[root, 0]];
+    state[root] = 1;
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      const deps = modules[top[0]]!.deps;
+      if (top[1] < deps.length) {
+        const d = deps[top[1]++]!;
+        if (state[d] === 1) {
+          const cycle = stack.slice(stack.findIndex(([m]) => m === d)).map(([m]) => modules[m]!.name);
+          throw new HotplugError('E_INDEX_DEP_CYCLE', `dependency cycle: ${[...cycle, modules[d]!.name].join(' -> ')}`, {
+            file: source,
+          });
+        }
+        if (state[d] === 0) {
+          state[d] = 1;
+          stack.push([d, 0]);
+        }
+      } else {
+        state[top[0]] = 2;
+        stack.pop();
+      }
+    }
+  }
+}
+
+/** Modules by name while an index is assembled; `add` returns the existing index for a known name. */
+export class ModuleTable {
+  readonly modules: ModuleRecord[] = [];
+  readonly byName = new Map<string, number>();
+
+  add(name: string, path: string | null, builtin: boolean): number {
+    let i = this.byName.get(name);
+    if (i === undefined) {
+      i = this.modules.length;
+      this.modules.push({ name, path, builtin, deps: [] });
+      this.byName.set(name, i);
+    }
+    return i;
+  }
+
+  /** Mark a module built in (built-in wins over a stray loadable entry, with a warning). */
+  addBuiltin(name: string, file: string, warnings: LineWarning[]): void {
+    const m = this.modules[this.add(name, '', true)]!;
+    if (!m.builtin) {
+      warnings.push({ file, line: 0, problem: `${name} is both built in and loadable; treated as built in` });
+      m.builtin = true;
+      m.path = '';
+    }
+  }
+}
+
+export function indexFromDepmod(t: DepmodTexts): IndexParts {
+  const warnings: LineWarning[] = [];
+  const table = new ModuleTable();
+  const { modules, byName } = table;
+  const add = table.add.bind(table);
+  const depFile = `${t.dir}/modules.dep`;
+  const depLines = parseDepFile(t.dep, depFile, warnings);
+  for (const d of depLines) {
+    checkModulePath(d.path, depFile);
+    add(d.name, d.path, false);
+  }
+  for (const d of depLines) {
+    const m = modules[byName.get(d.name)!]!;
+    for (const dep of d.deps) {
+      checkModulePath(dep, depFile);
+      const name = moduleNameFromPath(dep)!;
+      // A dependency without a line of its own still has a path.
+      m.deps.push(byName.get(name) ?? add(name, dep, false));
+    }
+  }
+  checkNoCycles(modules, depFile);
+  let builtinAliasLines: AliasLine[] = [];
+  if (t.builtin !== undefined) {
+    const file = `${t.dir}/modules.builtin`;
+    for (const name of parseBuiltinFile(t.builtin, file, warnings)) table.addBuiltin(name, file, warnings);
+  }
+  if (t.builtinModinfo !== undefined) {
+    const info = parseBuiltinModinfo(t.builtinModinfo, `${t.dir}/modules.builtin.modinfo`, warnings);
+    for (const name of info.names) add(name, '', true);
+    builtinAliasLines = info.aliases;
+  }
+  const classes = new ClassTable();
+  const moduleIndex = (name: string): number => add(name, null, false);
+  const aliasFile = `${t.dir}/modules.alias`;
+  const aliases = compileAliases(parseAliasFile(t.alias, aliasFile, warnings), moduleIndex, classes, aliasFile, warnings);
+  const builtinAliases = compileAliases(builtinAliasLines, moduleIndex, classes, `${t.dir}/modules.builtin.modinfo`, warnings);
+  const softdeps = t.softdep !== undefined ? parseSoftdepFile(t.softdep, `${t.dir}/modules.softdep`, warnings) : new Map();
+  const readSymbols = t.symbols;
+  return {
+    modules,
+    aliases,
+    builtinAliases,
+    classes,
+    softdeps,
+    loadSymbols: readSymbols
+      ? () => {
+          const text = readSymbols();
+          if (text === undefined) return [];
+          const file = `${t.dir}/modules.symbols`;
+          return compileAliases(parseAliasFile(text, file, warnings), moduleIndex, classes, file, warnings);
+        }
+      : undefined,
+    warnings,
+    source: t.dir,
+  };
+}

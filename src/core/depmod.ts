@@ -1,0 +1,178 @@
+/**
+ * Parsers for depmod's text output (modules.alias, modules.dep,
+ * modules.builtin, modules.softdep, modules.builtin.modinfo). Pure functions of
+ * the files' text (read as latin1); malformed lines are skipped and reported.
+ */
+
+export interface LineWarning {
+  file: string;
+  line: number;
+  problem: string;
+}
+
+export interface AliasLine {
+  pattern: string;
+  module: string;
+}
+
+export interface SoftdepSpec {
+  pre: string[];
+  post: string[];
+}
+
+/** `-` to `_`, as the kernel and kmod name modules. */
+export function underscores(name: string): string {
+  return name.indexOf('-') < 0 ? name : name.replace(/-/g, '_');
+}
+
+/** Module name from a path: basename without `.ko` and a compression suffix. */
+export function moduleNameFromPath(path: string): string | null {
+  const base = path.slice(path.lastIndexOf('/') + 1);
+  const m = /^(.+)\.ko(?:\.(?:gz|xz|zst))?$/.exec(base);
+  return m ? underscores(m[1]!) : null;
+}
+
+function* lines(text: string): Generator<[number, string]> {
+  let n = 0;
+  let start = 0;
+  while (start <= text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    n++;
+    const line = text.slice(start, end);
+    if (line.length > 0) yield [n, line];
+    start = end + 1;
+  }
+}
+
+/** `alias PATTERN MODULE` lines (modules.alias, modules.symbols). */
+export function parseAliasFile(text: string, file: string, warnings: LineWarning[]): AliasLine[] {
+  const out: AliasLine[] = [];
+  for (const [n, raw] of lines(text)) {
+    // Fast path for depmod's own output: "alias PATTERN MODULE", single spaces.
+    if (raw.startsWith('alias ')) {
+      const a = raw.indexOf(' ', 6);
+      if (a > 6 && raw.indexOf(' ', a + 1) < 0 && a + 1 < raw.length && !/\s/.test(raw[raw.length - 1]!)) {
+        out.push({ pattern: raw.slice(6, a), module: underscores(raw.slice(a + 1)) });
+        continue;
+      }
+    }
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const parts = line.split(/\s+/);
+    if (parts.length !== 3 || parts[0] !== 'alias') {
+      warnings.push({ file, line: n, problem: 'expected "alias PATTERN MODULE"' });
+      continue;
+    }
+    out.push({ pattern: parts[1]!, module: underscores(parts[2]!) });
+  }
+  return out;
+}
+
+export interface DepLine {
+  name: string;
+  path: string;
+  deps: string[];
+}
+
+/** `path.ko: dep.ko dep2.ko` lines (modules.dep). Dependencies as module paths, in file order. */
+export function parseDepFile(text: string, file: string, warnings: LineWarning[]): DepLine[] {
+  const out: DepLine[] = [];
+  for (const [n, raw] of lines(text)) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const colon = line.indexOf(':');
+    const path = colon < 0 ? '' : line.slice(0, colon).trim();
+    const name = colon < 0 ? null : moduleNameFromPath(path);
+    if (name === null) {
+      warnings.push({ file, line: n, problem: 'expected "MODULE.ko: DEPENDENCY.ko ..."' });
+      continue;
+    }
+    const rest = line.slice(colon + 1).trim();
+    const deps = rest === '' ? [] : rest.split(/\s+/);
+    if (deps.some((d) => moduleNameFromPath(d) === null)) {
+      warnings.push({ file, line: n, problem: 'a dependency is not a module path' });
+      continue;
+    }
+    out.push({ name, path, deps });
+  }
+  return out;
+}
+
+/** modules.builtin: one module path per line. */
+export function parseBuiltinFile(text: string, file: string, warnings: LineWarning[]): string[] {
+  const out: string[] = [];
+  for (const [n, raw] of lines(text)) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const name = moduleNameFromPath(line);
+    if (name === null) {
+      warnings.push({ file, line: n, problem: 'expected a module path ending in .ko' });
+      continue;
+    }
+    out.push(name);
+  }
+  return out;
+}
+
+/**
+ * The words after `softdep MODULE`. Targets keep their spelling: they are
+ * looked up like aliases, and lookup normalizes.
+ */
+export function parseSoftdepArgs(args: string[]): SoftdepSpec {
+  const spec: SoftdepSpec = { pre: [], post: [] };
+  let mode: 'pre' | 'post' | null = null;
+  for (const a of args) {
+    if (a === 'pre:') mode = 'pre';
+    else if (a === 'post:') mode = 'post';
+    // kmod ignores words before the first pre:/post: (Debian's cifs has
+    // "softdep cifs gcm"): the line still counts, with nothing in it.
+    else if (mode !== null) spec[mode].push(a);
+  }
+  return spec;
+}
+
+export function parseSoftdepFile(text: string, file: string, warnings: LineWarning[]): Map<string, SoftdepSpec> {
+  const out = new Map<string, SoftdepSpec>();
+  for (const [n, raw] of lines(text)) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const parts = line.split(/\s+/);
+    const spec = parts[0] === 'softdep' && parts.length >= 3 ? parseSoftdepArgs(parts.slice(2)) : null;
+    if (spec === null) {
+      warnings.push({ file, line: n, problem: 'expected "softdep MODULE pre: ... post: ..."' });
+      continue;
+    }
+    const name = underscores(parts[1]!);
+    if (!out.has(name)) out.set(name, spec);
+  }
+  return out;
+}
+
+/**
+ * modules.builtin.modinfo: NUL-separated `module.key=value` records. Returns
+ * the alias lines of built-in modules and the built-in module names seen.
+ */
+export function parseBuiltinModinfo(
+  text: string,
+  file: string,
+  warnings: LineWarning[],
+): { aliases: AliasLine[]; names: Set<string> } {
+  const aliases: AliasLine[] = [];
+  const names = new Set<string>();
+  let record = 0;
+  for (const entry of text.split('\0')) {
+    record++;
+    if (entry === '') continue;
+    const dot = entry.indexOf('.');
+    const eq = entry.indexOf('=');
+    if (dot <= 0 || eq < dot) {
+      warnings.push({ file, line: record, problem: 'expected "module.key=value"' });
+      continue;
+    }
+    const module = underscores(entry.slice(0, dot));
+    names.add(module);
+    if (entry.slice(dot + 1, eq) === 'alias') aliases.push({ pattern: entry.slice(eq + 1), module });
+  }
+  return { aliases, names };
+}

@@ -1,0 +1,40 @@
+/**
+ * Errors with a stable code and one layer of context, so that callers and
+ * administrators can act on `code` and read `message` (undici's style).
+ */
+export type ErrorCode =
+  | 'E_USAGE'
+  | 'E_INDEX_MISSING'
+  | 'E_INDEX_CORRUPT'
+  | 'E_INDEX_DEP_RANGE'
+  | 'E_INDEX_DEP_CYCLE'
+  | 'E_PATH_ESCAPE'
+  | 'E_ELF'
+  | 'E_DECOMPRESS'
+  | 'E_CANNOT_LOAD'
+  | 'E_SYSTEM';
+
+export class HotplugError extends Error {
+  readonly code: ErrorCode;
+  /** The file (or other object) the error is about, when there is one. */
+  readonly file: string | undefined;
+
+  constructor(code: ErrorCode, message: string, options: { file?: string; cause?: unknown } = {}) {
+    super(options.file !== undefined ? `${options.file}: ${message}` : message, { cause: options.cause });
+    this.name = 'HotplugError';
+    this.code = code;
+    this.file = options.file;
+  }
+}
+
+export function isHotplugError(e: unknown): e is HotplugError {
+  return e instanceof HotplugError;
+}
+
+/** Documented exit codes (mdevd's convention): 0 ok, 1 no match, 100 usage, 111 system. */
+export const EXIT = {
+  OK: 0,
+  NO_MATCH: 1,
+  USAGE: 100,
+  SYSTEM: 111,
+} as const;
