@@ -49,7 +49,7 @@ export async function buildMetaCommand(args: string[], io: Io): Promise<number> 
   }
   const loadable = parts.modules.filter((m) => !m.builtin).length;
   io.stderr.write(
-    `hotplugd: wrote ${out}: ${loadable} modules, ${parts.modules.length - loadable} built-in, ${parts.aliases.length + parts.builtinAliases.length} aliases, ${bytes.length} bytes in ${Math.round(performance.now() - t0)} ms\n`,
+    `hotplugd: wrote ${out}: ${loadable} modules, ${parts.modules.length - loadable} built-in, ${parts.aliases.count + parts.builtinAliases.count} aliases, ${bytes.length} bytes in ${Math.round(performance.now() - t0)} ms\n`,
   );
   return EXIT.OK;
 }

@@ -6,7 +6,7 @@ import { HotplugError } from '../errors.js';
 import {
   type AliasLine,
   type LineWarning,
-  parseAliasFile,
+  forEachAlias,
   parseBuiltinFile,
   parseBuiltinModinfo,
   parseDepFile,
@@ -14,7 +14,7 @@ import {
   moduleNameFromPath,
 } from './depmod.js';
 import { ClassTable } from './glob.js';
-import { compileAliases, type IndexParts, type ModuleRecord } from './index.js';
+import { AliasCompiler, compileAliases, type IndexParts, type ModuleRecord } from './index.js';
 
 export interface DepmodTexts {
   /** Directory the texts came from, for messages. */
@@ -127,8 +127,10 @@ export function indexFromDepmod(t: DepmodTexts): IndexParts {
   const classes = new ClassTable();
   const moduleIndex = (name: string): number => add(name, null, false);
   const aliasFile = `${t.dir}/modules.alias`;
-  const aliases = compileAliases(parseAliasFile(t.alias, aliasFile, warnings), moduleIndex, classes, aliasFile, warnings);
-  const builtinAliases = compileAliases(builtinAliasLines, moduleIndex, classes, `${t.dir}/modules.builtin.modinfo`, warnings);
+  const compiler = new AliasCompiler(classes, aliasFile, warnings, t.alias.length >> 2);
+  forEachAlias(t.alias, aliasFile, warnings, (pattern, module) => compiler.add(pattern, moduleIndex(module)));
+  const aliases = compiler.finish();
+  const builtinAliases = compileAliases(builtinAliasLines, moduleIndex, classes, `${t.dir}/modules.builtin.modinfo`, warnings, 256);
   const softdeps = t.softdep !== undefined ? parseSoftdepFile(t.softdep, `${t.dir}/modules.softdep`, warnings) : new Map();
   const readSymbols = t.symbols;
   return {
@@ -140,9 +142,11 @@ export function indexFromDepmod(t: DepmodTexts): IndexParts {
     loadSymbols: readSymbols
       ? () => {
           const text = readSymbols();
-          if (text === undefined) return [];
+          if (text === undefined) return compileAliases([], moduleIndex, classes, '', warnings, 16);
           const file = `${t.dir}/modules.symbols`;
-          return compileAliases(parseAliasFile(text, file, warnings), moduleIndex, classes, file, warnings);
+          const symbols = new AliasCompiler(classes, file, warnings, text.length >> 2);
+          forEachAlias(text, file, warnings, (pattern, module) => symbols.add(pattern, moduleIndex(module)));
+          return symbols.finish(1024);
         }
       : undefined,
     warnings,

@@ -45,28 +45,49 @@ function* lines(text: string): Generator<[number, string]> {
   }
 }
 
-/** `alias PATTERN MODULE` lines (modules.alias, modules.symbols). */
-export function parseAliasFile(text: string, file: string, warnings: LineWarning[]): AliasLine[] {
-  const out: AliasLine[] = [];
-  for (const [n, raw] of lines(text)) {
+/**
+ * `alias PATTERN MODULE` lines (modules.alias, modules.symbols), handed to
+ * `each` without building per-line objects: this file is the bulk of an index.
+ */
+export function forEachAlias(
+  text: string,
+  file: string,
+  warnings: LineWarning[],
+  each: (pattern: string, module: string) => void,
+): number {
+  let count = 0;
+  let n = 0;
+  let start = 0;
+  const len = text.length;
+  while (start < len) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = len;
+    n++;
     // Fast path for depmod's own output: "alias PATTERN MODULE", single spaces.
-    if (raw.startsWith('alias ')) {
-      const a = raw.indexOf(' ', 6);
-      if (a > 6 && raw.indexOf(' ', a + 1) < 0 && a + 1 < raw.length && !/\s/.test(raw[raw.length - 1]!)) {
-        out.push({ pattern: raw.slice(6, a), module: underscores(raw.slice(a + 1)) });
-        continue;
+    if (text.startsWith('alias ', start)) {
+      const a = text.indexOf(' ', start + 6);
+      if (a > start + 6 && a + 1 < end) {
+        const module = text.slice(a + 1, end);
+        if (!/\s/.test(module)) {
+          each(text.slice(start + 6, a), underscores(module));
+          count++;
+          start = end + 1;
+          continue;
+        }
       }
     }
-    const line = raw.trim();
+    const line = text.slice(start, end).trim();
+    start = end + 1;
     if (line === '' || line.startsWith('#')) continue;
     const parts = line.split(/\s+/);
     if (parts.length !== 3 || parts[0] !== 'alias') {
       warnings.push({ file, line: n, problem: 'expected "alias PATTERN MODULE"' });
       continue;
     }
-    out.push({ pattern: parts[1]!, module: underscores(parts[2]!) });
+    each(parts[1]!, underscores(parts[2]!));
+    count++;
   }
-  return out;
+  return count;
 }
 
 export interface DepLine {

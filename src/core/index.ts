@@ -15,8 +15,8 @@
  */
 import { type ModprobeConfig, emptyConfig } from './config.js';
 import { type LineWarning, type SoftdepSpec } from './depmod.js';
-import { ClassTable, compilePattern, normalizeAlias, tokensMatch } from './glob.js';
-import { Matcher, type PatternEntry } from './matcher.js';
+import { ClassTable, compilePattern, normalizeAlias, TOKEN_ANY, TOKEN_STAR, tokensMatch } from './glob.js';
+import { Matcher, TrieBuilder } from './matcher.js';
 
 export interface ModuleRecord {
   name: string;
@@ -40,36 +40,99 @@ export interface LookupResult {
 /** What every index source (depmod text, meta.pb) produces. */
 export interface IndexParts {
   modules: ModuleRecord[];
-  aliases: PatternEntry[];
-  builtinAliases: PatternEntry[];
+  /** modules.alias patterns. */
+  aliases: CompiledAliases;
+  /** Built-in modules' aliases (consulted only when modules.alias has no match). */
+  builtinAliases: CompiledAliases;
   classes: ClassTable;
   softdeps: Map<string, SoftdepSpec>;
   /** modules.symbols, read only when a `symbol:` query arrives. */
-  loadSymbols?: () => PatternEntry[];
+  loadSymbols?: () => CompiledAliases;
   warnings: LineWarning[];
   /** Where the index came from (a directory or a file), for messages. */
   source: string;
 }
 
-/** Alias lines → compiled entries; patterns libkmod would refuse are counted as warnings. */
+export interface CompiledAliases {
+  matcher: Matcher;
+  /** Patterns inserted (after dropping those libkmod refuses). */
+  count: number;
+}
+
+const STAR_CODE = TOKEN_STAR;
+const ANY_CODE = TOKEN_ANY;
+
+/**
+ * Alias patterns → a matcher. Patterns libkmod would refuse (unmatched
+ * bracket) are reported. Patterns without brackets or backslashes, nearly all
+ * of them, are normalized and inserted byte by byte with no intermediate
+ * string; the rest go through compilePattern.
+ */
+export class AliasCompiler {
+  private readonly builder: TrieBuilder;
+  private count = 0;
+
+  constructor(
+    private readonly classes: ClassTable,
+    private readonly file: string,
+    private readonly warnings: LineWarning[],
+    expectedBytes = 1024,
+  ) {
+    this.builder = new TrieBuilder(expectedBytes);
+  }
+
+  add(pattern: string, value: number): void {
+    const b = this.builder;
+    if (pattern.indexOf('[') < 0 && pattern.indexOf('\\') < 0) {
+      if (pattern.indexOf(']') >= 0) {
+        this.refused(pattern);
+        return;
+      }
+      let node = 0;
+      let wild = false;
+      for (let i = 0; i < pattern.length; i++) {
+        let c = pattern.charCodeAt(i);
+        if (c === 0x2d) c = 0x5f; // alias_normalize: - to _
+        if (c === 0x2a || c === 0x3f) wild = true;
+        node = b.child(node, wild && c === 0x2a ? STAR_CODE : wild && c === 0x3f ? ANY_CODE : c);
+      }
+      b.addValue(node, value);
+      this.count++;
+      return;
+    }
+    const norm = normalizeAlias(pattern);
+    if (norm === null) {
+      this.refused(pattern);
+      return;
+    }
+    const tokens = compilePattern(norm, this.classes);
+    if (tokens !== null) {
+      b.insert(tokens, value);
+      this.count++;
+    }
+  }
+
+  finish(maxStates?: number): CompiledAliases {
+    return { matcher: this.builder.finish(this.classes, maxStates), count: this.count };
+  }
+
+  private refused(pattern: string): void {
+    this.warnings.push({ file: this.file, line: 0, problem: `alias "${pattern}" has an unmatched bracket (libkmod skips it too)` });
+  }
+}
+
+/** Compile a list of alias lines (small sources: built-in aliases, tests). */
 export function compileAliases(
   lines: readonly { pattern: string; module: string }[],
   moduleIndex: (name: string) => number,
   classes: ClassTable,
   file: string,
   warnings: LineWarning[],
-): PatternEntry[] {
-  const out: PatternEntry[] = [];
-  for (const { pattern, module } of lines) {
-    const norm = normalizeAlias(pattern);
-    if (norm === null) {
-      warnings.push({ file, line: 0, problem: `alias "${pattern}" has an unmatched bracket (libkmod skips it too)` });
-      continue;
-    }
-    const tokens = compilePattern(norm, classes);
-    if (tokens !== null) out.push({ tokens, value: moduleIndex(module) });
-  }
-  return out;
+  maxStates?: number,
+): CompiledAliases {
+  const c = new AliasCompiler(classes, file, warnings);
+  for (const { pattern, module } of lines) c.add(pattern, moduleIndex(module));
+  return c.finish(maxStates);
 }
 
 export class ModuleIndex {
@@ -82,7 +145,7 @@ export class ModuleIndex {
   private readonly aliasMatcher: Matcher;
   private readonly builtinMatcher: Matcher;
   private symbolMatcher: Matcher | undefined;
-  private readonly loadSymbols: (() => PatternEntry[]) | undefined;
+  private readonly loadSymbols: (() => CompiledAliases) | undefined;
   private readonly classes: ClassTable;
   private readonly configAliases: { tokens: string | null; module: string }[];
   private readonly softdepsFromIndex: Map<string, SoftdepSpec>;
@@ -94,9 +157,9 @@ export class ModuleIndex {
     this.config = config;
     this.classes = parts.classes;
     parts.modules.forEach((m, i) => this.byName.set(m.name, i));
-    this.aliasMatcher = Matcher.build(parts.aliases, parts.classes);
-    this.builtinMatcher = Matcher.build(parts.builtinAliases, parts.classes, 256);
-    this.aliasCount = parts.aliases.length + parts.builtinAliases.length;
+    this.aliasMatcher = parts.aliases.matcher;
+    this.builtinMatcher = parts.builtinAliases.matcher;
+    this.aliasCount = parts.aliases.count + parts.builtinAliases.count;
     this.loadSymbols = parts.loadSymbols;
     this.configAliases = config.aliases.map((a) => ({ tokens: compilePattern(a.pattern, this.classes, false), module: a.module }));
     this.softdepsFromIndex = parts.softdeps;
@@ -175,7 +238,7 @@ export class ModuleIndex {
 
   private symbols(): Matcher {
     if (this.symbolMatcher === undefined) {
-      this.symbolMatcher = Matcher.build(this.loadSymbols ? this.loadSymbols() : [], this.classes, 256);
+      this.symbolMatcher = this.loadSymbols ? this.loadSymbols().matcher : Matcher.build([], this.classes, 16);
     }
     return this.symbolMatcher;
   }

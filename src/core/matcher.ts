@@ -61,7 +61,8 @@ export class Matcher {
   private epoch = 0;
   private scratch: Uint32Array;
 
-  private constructor(
+  // Parts come from TrieBuilder.finish.
+  constructor(
     parts: {
       edgeStart: Uint32Array;
       edgeToken: Uint32Array;
@@ -97,67 +98,16 @@ export class Matcher {
    * costs byteClasses * 4 bytes of transitions plus its node set).
    */
   static build(entries: readonly PatternEntry[], classes: ClassTable, maxStates = 8192): Matcher {
-    // Group values by pattern, sort the patterns (as token strings), then lay
-    // the trie out in one pass: each key shares its longest common prefix with
-    // the previous one.
-    const byKey = new Map<string, number[]>();
-    let total = 1;
-    for (const e of entries) {
-      const list = byKey.get(e.tokens);
-      if (list === undefined) {
-        byKey.set(e.tokens, [e.value]);
-        total += e.tokens.length;
-      } else if (!list.includes(e.value)) {
-        list.push(e.value);
-      }
-    }
-    const keys = [...byKey.keys()].sort();
-    const parent = new Uint32Array(total);
-    const token = new Uint32Array(total);
-    const valueNode: number[] = [];
-    const valueOf: number[] = [];
-    const path: number[] = [0];
-    let nodes = 1;
-    let prev = '';
-    for (const key of keys) {
-      let l = 0;
-      const max = Math.min(prev.length, key.length);
-      while (l < max && prev.charCodeAt(l) === key.charCodeAt(l)) l++;
-      for (let d = l; d < key.length; d++) {
-        const id = nodes++;
-        parent[id] = path[d]!;
-        token[id] = key.charCodeAt(d);
-        path[d + 1] = id;
-      }
-      const terminal = path[key.length]!;
-      for (const v of byKey.get(key)!) {
-        valueNode.push(terminal);
-        valueOf.push(v);
-      }
-      prev = key;
-    }
-    // Children were created in increasing token order per parent: a counting
-    // sort by parent keeps that order within each node's edge range.
-    const edgeStart = new Uint32Array(nodes + 1);
-    for (let id = 1; id < nodes; id++) edgeStart[parent[id]! + 1]!++;
-    for (let i = 0; i < nodes; i++) edgeStart[i + 1]! += edgeStart[i]!;
-    const fill = edgeStart.slice(0, nodes);
-    const edgeToken = new Uint32Array(nodes - 1);
-    const edgeTarget = new Uint32Array(nodes - 1);
-    const isStar = new Uint8Array(nodes);
-    for (let id = 1; id < nodes; id++) {
-      const at = fill[parent[id]!]!++;
-      edgeToken[at] = token[id]!;
-      edgeTarget[at] = id;
-      if (token[id] === TOKEN_STAR) isStar[id] = 1;
-    }
-    const valueStart = new Uint32Array(nodes + 1);
-    for (const n of valueNode) valueStart[n + 1]!++;
-    for (let i = 0; i < nodes; i++) valueStart[i + 1]! += valueStart[i]!;
-    const vfill = valueStart.slice(0, nodes);
-    const values = new Uint32Array(valueNode.length);
-    for (let i = 0; i < valueNode.length; i++) values[vfill[valueNode[i]!]!++] = valueOf[i]!;
-    return new Matcher({ edgeStart, edgeToken, edgeTarget, isStar, valueStart, values }, classes, maxStates);
+    let total = 0;
+    for (const e of entries) total += e.tokens.length;
+    const b = new TrieBuilder(total);
+    for (const e of entries) b.insert(e.tokens, e.value);
+    return b.finish(classes, maxStates);
+  }
+
+  /** @internal used by TrieBuilder.finish */
+  static fromParts(parts: ConstructorParameters<typeof Matcher>[0], classes: ClassTable, maxStates: number): Matcher {
+    return new Matcher(parts, classes, maxStates);
   }
 
   /** Values of every pattern matching `key` (a byte string), ascending. */
@@ -173,6 +123,29 @@ export class Matcher {
       s = t;
     }
     return this.accepts[s] ?? this.computeAccept(s);
+  }
+
+  /** Number of (pattern, value) pairs. */
+  patternCount(): number {
+    return this.values.length;
+  }
+
+  /** Every (pattern tokens, value) pair in the trie, in trie order (for meta.pb encoding). */
+  entries(): PatternEntry[] {
+    const out: PatternEntry[] = [];
+    const path: number[] = [];
+    const visit = (node: number): void => {
+      for (let v = this.valueStart[node]!; v < this.valueStart[node + 1]!; v++) {
+        out.push({ tokens: String.fromCharCode(...path), value: this.values[v]! });
+      }
+      for (let e = this.edgeStart[node]!; e < this.edgeStart[node + 1]!; e++) {
+        path.push(this.edgeToken[e]!);
+        visit(this.edgeTarget[e]!);
+        path.pop();
+      }
+    };
+    visit(0);
+    return out;
   }
 
   stats(): MatcherStats {
@@ -356,7 +329,8 @@ function setKey(set: Uint32Array): string {
 function computeByteClasses(edgeToken: Uint32Array, classes: ClassTable): { byteClass: Uint8Array; count: number } {
   const literal = new Uint8Array(256);
   const usedSets = new Set<number>();
-  for (const tok of edgeToken) {
+  for (let e = 0; e < edgeToken.length; e++) {
+    const tok = edgeToken[e]!;
     if (tok < 256) literal[tok] = 1;
     else if (tok >= TOKEN_CLASS) usedSets.add(tok - TOKEN_CLASS);
   }
@@ -374,4 +348,140 @@ function computeByteClasses(edgeToken: Uint32Array, classes: ClassTable): { byte
     byteClass[c] = id;
   }
   return { byteClass, count: ids.size };
+}
+
+/**
+ * Builds the trie node by node: `child(node, token)` finds or creates an edge,
+ * so index sources can insert patterns as token strings or walk their own
+ * trees (the meta.pb decoder does). Children are kept as sibling lists in
+ * typed arrays with move-to-front, which makes the common case — a pattern
+ * sharing its prefix with the one before — one comparison per byte; `finish`
+ * lays the edges out in CSR order, sorted by token within each node.
+ */
+export class TrieBuilder {
+  private parent: Uint32Array;
+  private token: Uint32Array;
+  private firstChild: Uint32Array;
+  private nextSibling: Uint32Array;
+  private nodes = 1;
+  private valueNode: number[] = [];
+  private valueOf: number[] = [];
+
+  /** `expectedNodes` only sizes the first allocation; the builder grows as needed. */
+  constructor(expectedNodes = 1024) {
+    const cap = Math.max(1024, expectedNodes);
+    this.parent = new Uint32Array(cap);
+    this.token = new Uint32Array(cap);
+    this.firstChild = new Uint32Array(cap);
+    this.nextSibling = new Uint32Array(cap);
+  }
+
+  /** The child of `node` along `tok`, created when missing (0 means "none": the root is never a child). */
+  child(node: number, tok: number): number {
+    const { firstChild, nextSibling, token } = this;
+    const head = firstChild[node]!;
+    let prev = 0;
+    for (let c = head; c !== 0; c = nextSibling[c]!) {
+      if (token[c] === tok) {
+        if (prev !== 0) {
+          // Move to front: the next pattern most likely continues here.
+          nextSibling[prev] = nextSibling[c]!;
+          nextSibling[c] = head;
+          firstChild[node] = c;
+        }
+        return c;
+      }
+      prev = c;
+    }
+    const id = this.nodes++;
+    if (id >= this.parent.length) this.grow();
+    this.parent[id] = node;
+    this.token[id] = tok;
+    this.nextSibling[id] = this.firstChild[node]!;
+    this.firstChild[node] = id;
+    return id;
+  }
+
+  addValue(node: number, value: number): void {
+    this.valueNode.push(node);
+    this.valueOf.push(value);
+  }
+
+  insert(tokens: string, value: number): void {
+    let n = 0;
+    for (let i = 0; i < tokens.length; i++) n = this.child(n, tokens.charCodeAt(i));
+    this.addValue(n, value);
+  }
+
+  finish(classes: ClassTable, maxStates = 8192): Matcher {
+    const nodes = this.nodes;
+    const { parent, token } = this;
+    const edgeStart = new Uint32Array(nodes + 1);
+    for (let id = 1; id < nodes; id++) edgeStart[parent[id]! + 1]!++;
+    for (let i = 0; i < nodes; i++) edgeStart[i + 1]! += edgeStart[i]!;
+    const fill = edgeStart.slice(0, nodes);
+    const edgeToken = new Uint32Array(Math.max(0, nodes - 1));
+    const edgeTarget = new Uint32Array(Math.max(0, nodes - 1));
+    const isStar = new Uint8Array(nodes);
+    for (let id = 1; id < nodes; id++) {
+      const at = fill[parent[id]!]!++;
+      edgeToken[at] = token[id]!;
+      edgeTarget[at] = id;
+      if (token[id] === TOKEN_STAR) isStar[id] = 1;
+    }
+    // Sort each node's edges by token (insertion sort: ranges are short).
+    for (let n = 0; n < nodes; n++) {
+      const lo = edgeStart[n]!;
+      const hi = edgeStart[n + 1]!;
+      if (hi - lo < 2) continue;
+      for (let i = lo + 1; i < hi; i++) {
+        const t = edgeToken[i]!;
+        const c = edgeTarget[i]!;
+        let j = i - 1;
+        while (j >= lo && edgeToken[j]! > t) {
+          edgeToken[j + 1] = edgeToken[j]!;
+          edgeTarget[j + 1] = edgeTarget[j]!;
+          j--;
+        }
+        edgeToken[j + 1] = t;
+        edgeTarget[j + 1] = c;
+      }
+    }
+    // Values per node, sorted and unique.
+    const valueStart = new Uint32Array(nodes + 1);
+    for (const n of this.valueNode) valueStart[n + 1]!++;
+    for (let i = 0; i < nodes; i++) valueStart[i + 1]! += valueStart[i]!;
+    const vfill = valueStart.slice(0, nodes);
+    const raw = new Uint32Array(this.valueNode.length);
+    for (let i = 0; i < this.valueNode.length; i++) raw[vfill[this.valueNode[i]!]!++] = this.valueOf[i]!;
+    const values = new Uint32Array(raw.length);
+    let w = 0;
+    const uniqStart = new Uint32Array(nodes + 1);
+    for (let n = 0; n < nodes; n++) {
+      uniqStart[n] = w;
+      const lo = valueStart[n]!;
+      const hi = valueStart[n + 1]!;
+      if (hi === lo) continue;
+      if (hi - lo > 1) raw.subarray(lo, hi).sort();
+      for (let i = lo; i < hi; i++) if (i === lo || raw[i] !== raw[i - 1]) values[w++] = raw[i]!;
+    }
+    uniqStart[nodes] = w;
+    return Matcher.fromParts(
+      { edgeStart, edgeToken, edgeTarget, isStar, valueStart: uniqStart, values: values.slice(0, w) },
+      classes,
+      maxStates,
+    );
+  }
+
+  private grow(): void {
+    const twice = (a: Uint32Array): Uint32Array => {
+      const b = new Uint32Array(a.length * 2);
+      b.set(a);
+      return b;
+    };
+    this.parent = twice(this.parent);
+    this.token = twice(this.token);
+    this.firstChild = twice(this.firstChild);
+    this.nextSibling = twice(this.nextSibling);
+  }
 }
