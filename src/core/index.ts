@@ -142,6 +142,7 @@ export class ModuleIndex {
   readonly config: ModprobeConfig;
   readonly aliasCount: number;
   private readonly byName = new Map<string, number>();
+  private readonly noColonNames: boolean;
   private readonly aliasMatcher: Matcher;
   private readonly builtinMatcher: Matcher;
   private symbolMatcher: Matcher | undefined;
@@ -157,6 +158,7 @@ export class ModuleIndex {
     this.config = config;
     this.classes = parts.classes;
     parts.modules.forEach((m, i) => this.byName.set(m.name, i));
+    this.noColonNames = parts.modules.every((m) => !m.name.includes(':')) && [...config.commands.keys()].every((n) => !n.includes(':'));
     this.aliasMatcher = parts.aliases.matcher;
     this.builtinMatcher = parts.builtinAliases.matcher;
     this.aliasCount = parts.aliases.count + parts.builtinAliases.count;
@@ -186,7 +188,10 @@ export class ModuleIndex {
     }
     if (fromConfig.length > 0) return { normalized, source: 'config', names: fromConfig };
 
-    const own = this.moduleByName(normalized);
+    // Names never hold ':' in a real index, modaliases always do: skip the
+    // hash lookups then (exact: checked against this index's names).
+    const nameLike = !this.noColonNames || normalized.indexOf(':') < 0;
+    const own = nameLike ? this.moduleByName(normalized) : undefined;
     if (own && !own.builtin && own.path !== null) return { normalized, source: 'name', names: [own.name] };
 
     if (normalized.startsWith('symbol:')) {
@@ -194,7 +199,7 @@ export class ModuleIndex {
       if (hits.length > 0) return { normalized, source: 'symbol', names: names(hits) };
     }
 
-    if (this.config.commands.has(normalized)) return { normalized, source: 'command', names: [normalized] };
+    if (nameLike && this.config.commands.has(normalized)) return { normalized, source: 'command', names: [normalized] };
 
     const aliased = this.aliasMatcher.match(normalized);
     if (aliased.length > 0) return { normalized, source: 'alias', names: names(aliased) };

@@ -1,0 +1,156 @@
+/**
+ * `npm run bench`: the matcher and index against libkmod, measured in the
+ * same run on the same Debian module directory and query corpus.
+ *
+ * Prints: ns per lookup (hotplugd vs libkmod's kmod_module_new_from_lookup,
+ * through test/conformance/kmod-lookup.c), index build time from depmod text
+ * and from meta.pb (fresh process each, first load = what the daemon pays,
+ * median of 5), and the memory the index holds (heap + typed arrays).
+ *
+ * Needs: gcc and libkmod-dev, and scripts/fetch-kernel.sh (Debian registry)
+ * for a module directory with libkmod's binary indexes.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type ModuleIndex } from '../src/core/index.js';
+import { encodeMeta } from '../src/core/meta.js';
+import { indexFromDepmod } from '../src/core/build-index.js';
+import { loadIndex } from '../src/sys/indexfs.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const CACHE = join(ROOT, '.cache');
+const FIXTURE = join(ROOT, 'test/fixtures/debian-6.1.0-56-amd64');
+
+function moduleDir(): string {
+  const root = execFileSync(join(ROOT, 'scripts/fetch-kernel.sh'), [], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+  const dirs = execFileSync('ls', [join(root, 'lib/modules')], { encoding: 'utf8' }).trim().split('\n');
+  return join(root, 'lib/modules', dirs[0]!);
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+function fmt(n: number, digits = 1): string {
+  return n.toFixed(digits);
+}
+
+/** Child-process measurements: a fresh V8 for every first-load figure. */
+async function child(mode: string, dir: string, meta: string): Promise<void> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (mode === 'load-depmod' || mode === 'load-meta') {
+    const t0 = performance.now();
+    const index = loadIndex({ modulesDir: dir, meta: mode === 'load-meta' ? meta : undefined, configDirs: [], cmdline: '' });
+    const ms = performance.now() - t0;
+    process.stdout.write(JSON.stringify({ ms, modules: index.modules.length }));
+    return;
+  }
+  if (mode === 'memory') {
+    gc?.();
+    const before = process.memoryUsage();
+    const index = loadIndex({ modulesDir: dir, configDirs: [], cmdline: '' });
+    gc?.();
+    const loaded = process.memoryUsage();
+    for (const q of readFileSync(join(FIXTURE, 'corpus.txt'), 'latin1').split('\n')) index.lookup(q);
+    gc?.();
+    const after = process.memoryUsage();
+    const mb = (m: NodeJS.MemoryUsage, b: NodeJS.MemoryUsage): number => (m.heapUsed + m.arrayBuffers - b.heapUsed - b.arrayBuffers) / 1048576;
+    process.stdout.write(JSON.stringify({ loaded: mb(loaded, before), afterCorpus: mb(after, before), dfa: index.matcherStats() }));
+  }
+}
+
+function runChild(mode: string, dir: string, meta: string): Record<string, unknown> {
+  const r = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--child', mode, dir, meta], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`bench child ${mode} failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Record<string, unknown>;
+}
+
+function timeLookups(index: ModuleIndex, queries: string[], passes: number): number {
+  for (const q of queries) index.lookup(q); // warm: JIT and DFA cache
+  const t0 = process.hrtime.bigint();
+  let sink = 0;
+  for (let p = 0; p < passes; p++) for (const q of queries) sink += index.lookup(q).names.length;
+  const ns = Number(process.hrtime.bigint() - t0);
+  if (sink < 0) console.log(sink);
+  return ns / (passes * queries.length);
+}
+
+function libkmodLookup(harness: string, dir: string, queries: string[], passes: number): number {
+  const out = execFileSync(harness, ['--bench', String(passes), dir], { input: queries.join('\n') + '\n', encoding: 'utf8' });
+  const m = /ns_per_lookup ([\d.]+)/.exec(out);
+  if (!m) throw new Error(`unexpected harness output: ${out}`);
+  return Number(m[1]);
+}
+
+/** Distinct modaliases of this machine's /sys: the realistic hot set. */
+function machineModaliases(): string[] {
+  try {
+    const out = execFileSync('sh', ['-c', "find /sys/devices -name modalias -type f 2>/dev/null | xargs cat 2>/dev/null | sort -u"], {
+      encoding: 'latin1',
+      maxBuffer: 1 << 26,
+    });
+    return out.split('\n').filter((l) => l !== '');
+  } catch {
+    return [];
+  }
+}
+
+async function main(): Promise<void> {
+  if (process.argv[2] === '--child') {
+    await child(process.argv[3]!, process.argv[4]!, process.argv[5]!);
+    return;
+  }
+  mkdirSync(CACHE, { recursive: true });
+  const dir = moduleDir();
+  const harness = join(CACHE, 'kmod-lookup');
+  execFileSync('gcc', ['-O2', '-o', harness, join(ROOT, 'test/conformance/kmod-lookup.c'), '-lkmod']);
+  const metaFile = join(CACHE, 'bench-meta.pb');
+  const parts = indexFromDepmod({
+    dir,
+    alias: readFileSync(join(dir, 'modules.alias'), 'latin1'),
+    dep: readFileSync(join(dir, 'modules.dep'), 'latin1'),
+    builtin: readFileSync(join(dir, 'modules.builtin'), 'latin1'),
+    softdep: readFileSync(join(dir, 'modules.softdep'), 'latin1'),
+    builtinModinfo: readFileSync(join(dir, 'modules.builtin.modinfo'), 'latin1'),
+  });
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(metaFile, encodeMeta(parts));
+
+  const corpus = readFileSync(join(FIXTURE, 'corpus.txt'), 'latin1').split('\n').filter((q) => q.length < 1000);
+  const hot = machineModaliases();
+  const index = loadIndex({ modulesDir: dir, configDirs: [], cmdline: '' });
+
+  console.log(`module directory: ${dir} (${index.stats().aliases} aliases)`);
+  console.log(`corpus: ${corpus.length} queries (test/fixtures); hot set: ${hot.length} distinct modaliases of this machine's /sys\n`);
+
+  const rows: [string, string, string, string][] = [];
+  const oursCorpus = timeLookups(index, corpus, 5);
+  const kmodCorpus = libkmodLookup(harness, dir, corpus, 5);
+  rows.push(['lookup, corpus (ns)', fmt(oursCorpus), fmt(kmodCorpus), `${fmt(oursCorpus / kmodCorpus, 3)}x (target <= 0.1x)`]);
+  if (hot.length > 0) {
+    const passes = Math.max(5, Math.ceil(200000 / hot.length));
+    const oursHot = timeLookups(index, hot, passes);
+    const kmodHot = libkmodLookup(harness, dir, hot, passes);
+    rows.push(['lookup, machine set (ns)', fmt(oursHot), fmt(kmodHot), `${fmt(oursHot / kmodHot, 3)}x`]);
+  }
+  const loads = (mode: string): number[] => Array.from({ length: 5 }, () => runChild(mode, dir, metaFile).ms as number);
+  const depmodMs = median(loads('load-depmod'));
+  const metaMs = median(loads('load-meta'));
+  rows.push(['index ready from depmod text (ms)', fmt(depmodMs), '-', 'target < 100 ms']);
+  rows.push(['index ready from meta.pb (ms)', fmt(metaMs), '-', 'target < 50 ms']);
+  const mem = runChild('memory', dir, metaFile) as { loaded: number; afterCorpus: number; dfa: { dfaStates: number; dfaFlushes: number } };
+  rows.push(['index memory, loaded (MB)', fmt(mem.loaded), '-', 'target < 30 MB']);
+  rows.push([`index memory after corpus (MB, ${mem.dfa.dfaStates} DFA states, ${mem.dfa.dfaFlushes} flushes)`, fmt(mem.afterCorpus), '-', 'target < 30 MB']);
+
+  const w = [Math.max(...rows.map((r) => r[0].length)), 10, 10];
+  console.log(`${'measure'.padEnd(w[0]!)}  ${'hotplugd'.padStart(w[1]!)}  ${'libkmod'.padStart(w[2]!)}  ratio / target`);
+  for (const r of rows) console.log(`${r[0].padEnd(w[0]!)}  ${r[1].padStart(w[1]!)}  ${r[2].padStart(w[2]!)}  ${r[3]}`);
+}
+
+main().catch((e: unknown) => {
+  console.error(`bench: ${(e as Error).message}`);
+  process.exitCode = 1;
+});
