@@ -129,9 +129,8 @@ function buildRadix(entries: readonly PatternEntry[], classes: ClassTable): Radi
     msg.moduleIndex = n.modules;
     return msg;
   };
-  const top = convert(-1, root);
-  // convert(-1) produced a LITERAL with a bogus char; the root is ROOT.
-  return { type: NodeType.ROOT, children: top.children ?? [], moduleIndex: [] };
+  const children = [...root.children.entries()].sort((a, b) => a[0] - b[0]).map(([t, c]) => convert(t, c));
+  return { type: NodeType.ROOT, children, moduleIndex: root.modules };
 }
 
 /** Encode index parts as meta.pb bytes. */

@@ -1,0 +1,139 @@
+/**
+ * Kernel implementations: the real one (finit_module / init_module through
+ * koffi, on a worker thread so the event loop never blocks) and dry-run.
+ */
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { arch } from 'node:os';
+import { join } from 'node:path';
+import koffi from 'koffi';
+import { compressionOf, decompress } from '../core/decompress.js';
+import { errnoName, type Kernel, type LoadOutcome, type LoadRequestForKernel, type ModuleState, parseProcModules } from '../core/kernel.js';
+
+const SYSCALLS: Record<string, { finit: number; init: number }> = {
+  x64: { finit: 313, init: 175 },
+  arm64: { finit: 273, init: 105 },
+};
+
+/** finit_module flag: the file is compressed, let the kernel decompress it (Linux >= 6.4). */
+const MODULE_INIT_COMPRESSED_FILE = 4;
+
+export interface SysPaths {
+  procfs: string;
+  sysfs: string;
+}
+
+/** /proc/modules as a map; empty when the file is absent (no module support). */
+export function readLoadedModules(paths: SysPaths): Map<string, ModuleState> {
+  try {
+    return parseProcModules(readFileSync(join(paths.procfs, 'modules'), 'latin1'));
+  } catch {
+    return new Map();
+  }
+}
+
+/** Why this machine cannot load modules, or null when it can. */
+export function cannotLoadReason(paths: SysPaths): string | null {
+  if (!SYSCALLS[arch()]) return `no finit_module syscall number known for ${arch()}`;
+  if (process.getuid?.() !== 0) return 'not running as root';
+  if (!existsSync(join(paths.procfs, 'modules'))) return `${join(paths.procfs, 'modules')} is absent: this kernel has no loadable-module support`;
+  return null;
+}
+
+type AsyncSyscall = {
+  async: (...args: unknown[]) => void;
+};
+
+interface Syscalls {
+  finit: AsyncSyscall;
+  init: AsyncSyscall;
+}
+
+let syscalls: Syscalls | undefined;
+function bind(): Syscalls {
+  if (syscalls) return syscalls;
+  const libc = koffi.load('libc.so.6');
+  // syscall(2) is variadic in C; declared with fixed arguments, which is how
+  // the x86-64 and arm64 ABIs pass integer and pointer arguments anyway.
+  syscalls = {
+    finit: libc.func('syscall', 'long', ['long', 'int', 'str', 'int']) as unknown as AsyncSyscall,
+    init: libc.func('syscall', 'long', ['long', 'void *', 'unsigned long', 'str']) as unknown as AsyncSyscall,
+  };
+  return syscalls;
+}
+
+function call(fn: AsyncSyscall, args: unknown[]): Promise<{ ret: number; errno: number }> {
+  return new Promise((resolve, reject) => {
+    fn.async(...args, (err: unknown, ret: number | bigint) => {
+      if (err) reject(err instanceof Error ? err : new Error(String(err)));
+      // koffi.errno() inside the callback is the errno of this call (its worker thread's).
+      else resolve({ ret: Number(ret), errno: koffi.errno() });
+    });
+  });
+}
+
+/** Loads for real: finit_module(2), or init_module(2) after decompressing when the kernel cannot. */
+export class SyscallKernel implements Kernel {
+  readonly kind = 'finit_module';
+  readonly loads = true;
+  private readonly nr = SYSCALLS[arch()] ?? SYSCALLS.x64!;
+
+  constructor(private readonly paths: SysPaths) {}
+
+  loadedModules(): Map<string, ModuleState> {
+    return readLoadedModules(this.paths);
+  }
+
+  /** Compression the kernel decompresses itself (/sys/module/compression), if any. */
+  private kernelCompression(): string | null {
+    try {
+      return readFileSync(join(this.paths.sysfs, 'module/compression'), 'latin1').trim();
+    } catch {
+      return null;
+    }
+  }
+
+  async load(req: LoadRequestForKernel): Promise<LoadOutcome> {
+    const kind = compressionOf(req.path);
+    const s = bind();
+    if (kind === null || this.kernelCompression() === kind) {
+      let fd: number;
+      try {
+        fd = openSync(req.path, 'r');
+      } catch (e) {
+        const err = e as NodeJS.ErrnoException;
+        return { ok: false, errno: -(err.errno ?? 0), code: err.code ?? 'EIO', message: `cannot open module file (${err.code})` };
+      }
+      try {
+        const r = await call(s.finit, [this.nr.finit, fd, req.params, kind === null ? 0 : MODULE_INIT_COMPRESSED_FILE]);
+        return r.ret === 0 ? { ok: true } : { ok: false, errno: r.errno, code: errnoName(r.errno) };
+      } finally {
+        closeSync(fd);
+      }
+    }
+    let image: Uint8Array;
+    try {
+      image = await decompress(readFileSync(req.path), kind, req.path);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      return { ok: false, errno: 0, code: err.code ?? 'E_DECOMPRESS', message: err.message };
+    }
+    const r = await call(s.init, [this.nr.init, image, image.length, req.params]);
+    return r.ret === 0 ? { ok: true } : { ok: false, errno: r.errno, code: errnoName(r.errno) };
+  }
+}
+
+/** Records what it would load; nothing reaches the kernel. */
+export class DryRunKernel implements Kernel {
+  readonly kind = 'dry-run';
+  readonly loads = false;
+
+  constructor(private readonly paths: SysPaths) {}
+
+  loadedModules(): Map<string, ModuleState> {
+    return readLoadedModules(this.paths);
+  }
+
+  async load(): Promise<LoadOutcome> {
+    return { ok: true };
+  }
+}

@@ -1,0 +1,74 @@
+import { spawnSync } from 'node:child_process';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FIXTURE_DIR } from './helpers.js';
+
+const FIX = ['--modules-dir', FIXTURE_DIR, '--config-dir', '/nonexistent', '--cmdline', ''];
+
+function cli(args: string[], input?: string): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['dist/src/cli.js', ...args], { encoding: 'utf8', input });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('hotplugd CLI', () => {
+  it('prints the modules for a modalias one per line, as modprobe -R does, and exits 0', () => {
+    const r = cli(['match', ...FIX, 'usb:v13FDp3940d0150dc00dsc00dp00ic08isc06ip50in00']);
+    expect(r.status).toBe(0);
+    expect(r.stdout.split('\n').filter(Boolean).sort()).toEqual(['uas', 'usb_storage']);
+  });
+
+  it('exits 1 when nothing matches', () => {
+    const r = cli(['match', ...FIX, 'nothing:matches:this']);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe('');
+  });
+
+  it('answers --stdin with one "query<TAB>modules" line per query', () => {
+    const r = cli(['match', ...FIX, '--stdin'], 'virtio:d00000001v00001AF4\nnothing\n\n');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('virtio:d00000001v00001AF4\tvirtio_net\nnothing\t\n\t\n');
+  });
+
+  it('gives the dependency load order and flags with --json', () => {
+    const r = cli(['match', ...FIX, '--json', 'pci:v00008086d0000293Esv00001AF4sd00001100bc04sc03i00']);
+    const j = JSON.parse(r.stdout) as { modules: { name: string; loadOrder: string[]; builtin: boolean }[] };
+    const hda = j.modules.find((m) => m.name === 'snd_hda_intel')!;
+    expect(hda.loadOrder.at(-1)).toBe('snd_hda_intel');
+    expect(hda.loadOrder.indexOf('snd')).toBeLessThan(hda.loadOrder.indexOf('snd_pcm'));
+    expect(hda.builtin).toBe(false);
+  });
+
+  it('reports a missing index in one line naming the directory, exit 111, no stack trace', () => {
+    const r = cli(['match', '--modules-dir', '/nonexistent/dir', '--cmdline', '', 'x']);
+    expect(r.status).toBe(111);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/\/nonexistent\/dir: no depmod index here/);
+    expect(r.stderr).not.toMatch(/at .*\.js/);
+  });
+
+  it('reports a corrupt meta.pb in one line with its code', () => {
+    const f = join(mkdtempSync(join(tmpdir(), 'hotplugd-')), 'meta.pb');
+    writeFileSync(f, Buffer.from([0x0a, 0xff, 0xff, 0x03, 0x01]));
+    const r = cli(['match', '--meta', f, '--modules-dir', '/x', '--cmdline', '', 'x']);
+    expect(r.status).toBe(111);
+    expect(r.stderr).toMatch(/meta\.pb: .*\[E_INDEX_CORRUPT\]/);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('rejects a bad flag or command with exit 100', () => {
+    expect(cli(['match', '--no-such-flag', 'x']).status).toBe(100);
+    expect(cli(['frobnicate']).status).toBe(100);
+    expect(cli(['match']).status).toBe(100);
+  });
+
+  it('has --help on every command', () => {
+    for (const cmd of ['match', 'build-meta', 'run', 'coldplug']) {
+      const r = cli([cmd, '--help']);
+      expect(r.status, cmd).toBe(0);
+      expect(r.stdout, cmd).toMatch(/^Usage: hotplugd /);
+    }
+    expect(cli(['--help']).stdout).toMatch(/Commands:/);
+  });
+});

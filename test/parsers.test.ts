@@ -1,0 +1,139 @@
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { emptyConfig, parseCmdline, parseModprobeConf, splitCmdline } from '../src/core/config.js';
+import { forEachAlias, parseDepFile, parseSoftdepFile } from '../src/core/depmod.js';
+import { loadIndex } from '../src/sys/indexfs.js';
+import { type HotplugError } from '../src/errors.js';
+
+function tempTree(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'hotplugd-'));
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(join(dir, name, '..'), { recursive: true });
+    writeFileSync(join(dir, name), text);
+  }
+  return dir;
+}
+
+describe('depmod files', () => {
+  it('skips malformed alias lines, keeps the rest, and says which file and line', () => {
+    const warnings: { file: string; line: number; problem: string }[] = [];
+    const seen: string[] = [];
+    forEachAlias('# comment\nalias pci:v* ahci\ngarbage here\nalias only-two\nalias usb:v1* usb-storage\n', 'modules.alias', warnings, (p, m) =>
+      seen.push(`${p} ${m}`),
+    );
+    expect(seen).toEqual(['pci:v* ahci', 'usb:v1* usb_storage']);
+    expect(warnings.map((w) => w.line)).toEqual([3, 4]);
+    expect(warnings[0]!.file).toBe('modules.alias');
+  });
+
+  it('reads modules.dep with dependencies in file order and rejects lines that are not module paths', () => {
+    const warnings: { file: string; line: number; problem: string }[] = [];
+    const deps = parseDepFile('kernel/a.ko: kernel/b.ko kernel/c.ko.xz\nkernel/b.ko:\nnot a module line\n', 'modules.dep', warnings);
+    expect(deps).toEqual([
+      { name: 'a', path: 'kernel/a.ko', deps: ['kernel/b.ko', 'kernel/c.ko.xz'] },
+      { name: 'b', path: 'kernel/b.ko', deps: [] },
+    ]);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.line).toBe(3);
+  });
+
+  it('reads softdeps, ignoring words before pre:/post: as kmod does', () => {
+    const warnings: { file: string; line: number; problem: string }[] = [];
+    const s = parseSoftdepFile('softdep ext4 pre: crypto-crc32c\nsoftdep cifs gcm\nsoftdep x\n', 'modules.softdep', warnings);
+    expect(s.get('ext4')).toEqual({ pre: ['crypto-crc32c'], post: [] });
+    expect(s.get('cifs')).toEqual({ pre: [], post: [] });
+    expect(warnings.map((w) => w.line)).toEqual([3]);
+  });
+
+  it('loads an index whose files have bad lines, reporting them and answering from the rest', () => {
+    const dir = tempTree({
+      'modules.dep': 'kernel/drivers/net/e1000.ko:\nthis is not valid\n',
+      'modules.alias': 'alias pci:v00008086d0000100Esv*sd*bc*sc*i* e1000\nalias broken\n',
+    });
+    const index = loadIndex({ modulesDir: dir, configDirs: [], cmdline: '' });
+    expect(index.lookup('pci:v00008086d0000100Esv00001AF4sd00001100bc02sc00i00').names).toEqual(['e1000']);
+    expect(index.warnings.map((w) => `${w.file.slice(dir.length + 1)}:${w.line}`)).toEqual(['modules.dep:2', 'modules.alias:2']);
+  });
+
+  it('refuses module paths that escape the module directory', () => {
+    const dir = tempTree({ 'modules.dep': '../../../tmp/evil.ko:\n', 'modules.alias': '' });
+    let code: string | undefined;
+    try {
+      loadIndex({ modulesDir: dir, configDirs: [], cmdline: '' });
+    } catch (e) {
+      code = (e as HotplugError).code;
+    }
+    expect(code).toBe('E_PATH_ESCAPE');
+  });
+
+  it('names the directory and the flag when the index is missing', () => {
+    expect(() => loadIndex({ modulesDir: '/nonexistent/modules', configDirs: [], cmdline: '' })).toThrow(
+      /\/nonexistent\/modules: no depmod index here .*--modules-dir or --meta/,
+    );
+  });
+});
+
+describe('modprobe.d', () => {
+  it('reads alias, blacklist, options, softdep and install/remove lines, and reports the rest', () => {
+    const cfg = emptyConfig();
+    parseModprobeConf(
+      [
+        '# comment',
+        'alias my-nic e1000',
+        'blacklist pcspkr',
+        'options snd-hda-intel model=auto \\',
+        '  power_save=1',
+        'softdep e1000 pre: crc32c post: ptp',
+        'install foo /bin/true',
+        'bogus line',
+        'alias unbalanced] x',
+      ].join('\n'),
+      '/etc/modprobe.d/test.conf',
+      cfg,
+    );
+    expect(cfg.aliases).toEqual([{ pattern: 'my_nic', module: 'e1000' }]);
+    expect([...cfg.blacklist]).toEqual(['pcspkr']);
+    expect(cfg.options.get('snd_hda_intel')).toEqual(['model=auto power_save=1']);
+    expect(cfg.softdeps.get('e1000')).toEqual({ pre: ['crc32c'], post: ['ptp'] });
+    expect(cfg.commands.get('foo')).toEqual({ install: '/bin/true' });
+    expect(cfg.warnings.map((w) => w.line)).toEqual([8, 9]);
+  });
+
+  it('uses modprobe.d aliases before modules.alias and matches them with fnmatch on the whole pattern', () => {
+    const dir = tempTree({
+      'modules.dep': 'kernel/a.ko:\nkernel/b.ko:\n',
+      'modules.alias': 'alias dev:x* a\n',
+      'conf/x.conf': 'alias dev:x1* b\n',
+    });
+    const index = loadIndex({ modulesDir: dir, configDirs: [join(dir, 'conf')], cmdline: '' });
+    expect(index.lookup('dev:x1').names).toEqual(['b']);
+    expect(index.lookup('dev:x2').names).toEqual(['a']);
+  });
+
+  it('lets a file in an earlier directory hide the same name in a later one', () => {
+    const dir = tempTree({ 'etc/a.conf': 'blacklist one\n', 'lib/a.conf': 'blacklist two\n', 'lib/b.conf': 'blacklist three\n' });
+    const index = loadIndex({
+      modulesDir: tempTree({ 'modules.dep': '', 'modules.alias': '' }),
+      configDirs: [join(dir, 'etc'), join(dir, 'lib')],
+      cmdline: '',
+    });
+    expect(['one', 'two', 'three'].map((m) => index.isBlacklisted(m))).toEqual([true, false, true]);
+  });
+});
+
+describe('kernel command line', () => {
+  it('splits words with quotes as the kernel does', () => {
+    expect(splitCmdline('root=/dev/sda1 foo.bar="a b" quiet')).toEqual(['root=/dev/sda1', 'foo.bar=a b', 'quiet']);
+  });
+
+  it('takes modprobe.blacklist= and module.param=, nothing else', () => {
+    const cfg = emptyConfig();
+    parseCmdline('BOOT_IMAGE=/vmlinuz-6.1 root=UUID=x modprobe.blacklist=pcspkr,snd-pcsp e1000.debug=8 snd-hda-intel.model="a b" quiet\n', cfg);
+    expect([...cfg.blacklist].sort()).toEqual(['pcspkr', 'snd_pcsp']);
+    expect(cfg.options.get('e1000')).toEqual(['debug=8']);
+    expect(cfg.options.get('snd_hda_intel')).toEqual(['model="a b"']);
+    expect(cfg.options.size).toBe(2);
+  });
+});
