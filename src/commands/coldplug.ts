@@ -1,1 +1,53 @@
-export const coldplugCommand = async (): Promise<number> => 111;
+/**
+ * `hotplugd coldplug`: walk /sys once, load (or with --dry-run, report) what
+ * every device needs, print the records, exit.
+ */
+import { type LoadQueue, LoadQueue as Queue } from '../core/queue.js';
+import { EXIT } from '../errors.js';
+import { walkSysfs } from '../sys/coldplug.js';
+import { loadIndex } from '../sys/indexfs.js';
+import { INDEX_FLAGS, INDEX_HELP, type Io, parseFlags } from './common.js';
+import { setup, SYSTEM_FLAGS, SYSTEM_HELP } from './daemon-setup.js';
+import { summarizeWarnings } from './match.js';
+
+export const COLDPLUG_HELP = `Usage: hotplugd coldplug [--dry-run] [INDEX FLAGS] [SYSTEM FLAGS]
+
+Walk SYSFS/devices once and load what every device's MODALIAS needs, as
+"run" does at start, then exit. With --dry-run nothing is loaded: the records
+say "would-load" for each module and name the device (devpath) it is for.
+
+  --dry-run    same as --mode dry-run
+  -h, --help   this text
+
+${INDEX_HELP}
+
+${SYSTEM_HELP}
+
+Exit codes: 0 done (even when some loads failed: see the records),
+100 usage error, 111 system error.
+`;
+
+export async function coldplugCommand(args: string[], io: Io): Promise<number> {
+  const { values } = parseFlags(args, { ...INDEX_FLAGS, ...SYSTEM_FLAGS, 'dry-run': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, false);
+  if (values.help) {
+    io.stdout.write(COLDPLUG_HELP);
+    return EXIT.OK;
+  }
+  if (values['dry-run']) values.mode = 'dry-run';
+  const s = setup(values, 'auto', io.stdout);
+  if (s.fallback !== undefined) s.log.warn({ reason: s.fallback }, 'cannot load modules here: running as dry-run');
+  const index = loadIndex(s.location);
+  for (const w of summarizeWarnings(index)) s.log.warn({ detail: w }, 'index lines skipped');
+  const queue: LoadQueue = new Queue({ index, kernel: s.kernel, log: s.log, modulesDir: s.location.modulesDir });
+  const r = await walkSysfs(s.paths.sysfs);
+  const seen = new Set<string>();
+  for (const e of r.entries) {
+    if (seen.has(e.modalias)) continue;
+    seen.add(e.modalias);
+    queue.submit({ modalias: e.modalias, devpath: e.devpath, origin: 'coldplug' });
+  }
+  await queue.idle();
+  s.log.info({ devices: r.devices, modaliases: r.entries.length, distinct: seen.size, unreadable: r.errors.length, ms: r.ms, ...queue.counts }, 'coldplug done');
+  s.log.flush();
+  return EXIT.OK;
+}

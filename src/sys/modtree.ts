@@ -12,6 +12,7 @@ import { type LineWarning, moduleNameFromPath, parseBuiltinFile, parseBuiltinMod
 import { readModinfo } from '../core/elf.js';
 import { ClassTable } from '../core/glob.js';
 import { compileAliases, type IndexParts } from '../core/index.js';
+import { mapLimit } from './concurrency.js';
 
 export interface Skipped {
   file: string;
@@ -29,20 +30,6 @@ async function listModules(dir: string): Promise<string[]> {
   };
   await walk(dir);
   return out.sort();
-}
-
-/** Map with at most `limit` promises in flight. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 export async function scanModuleTree(dir: string): Promise<{ parts: IndexParts; skipped: Skipped[] }> {

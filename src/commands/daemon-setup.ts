@@ -1,0 +1,97 @@
+/**
+ * What `run` and `coldplug` share: flags for system paths, mode and logging,
+ * and building the daemon's dependencies from them.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Logger } from 'pino';
+import { type Kernel } from '../core/kernel.js';
+import { HotplugError } from '../errors.js';
+import { createLogger, type LogFormat } from '../log.js';
+import { type IndexLocation } from '../sys/indexfs.js';
+import { cannotLoadReason, DryRunKernel, SyscallKernel, type SysPaths } from '../sys/kernel.js';
+import { indexLocation } from './common.js';
+
+export const SYSTEM_FLAGS = {
+  sysfs: { type: 'string' },
+  procfs: { type: 'string' },
+  mode: { type: 'string' },
+  'log-format': { type: 'string' },
+  'log-level': { type: 'string' },
+} as const;
+
+export const SYSTEM_HELP = `System:
+  --mode MODE         auto (default): load when this machine can (root, a kernel
+                      with /proc/modules), else dry-run with one warning;
+                      load: fail at start when it cannot; dry-run: never load,
+                      record "would-load"
+  --sysfs DIR         sysfs root (default /sys)
+  --procfs DIR        procfs root (default /proc)
+  --log-format FMT    json (default when stdout is not a terminal), pretty, auto
+  --log-level LEVEL   trace, debug, info (default), warn, error`;
+
+type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
+export interface Setup {
+  paths: SysPaths;
+  location: IndexLocation;
+  kernel: Kernel;
+  log: Logger;
+  /** Set when auto mode fell back to dry-run. */
+  fallback: string | undefined;
+}
+
+function oneOf<T extends string>(value: unknown, allowed: readonly T[], flag: string, dflt: T): T {
+  if (value === undefined) return dflt;
+  if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T;
+  throw new HotplugError('E_USAGE', `${flag} must be one of ${allowed.join(', ')} (got "${String(value)}")`);
+}
+
+/** Index location, preferring meta.pb in the module directory when depmod's files are absent there. */
+export function resolveLocation(values: Values): IndexLocation {
+  const loc = indexLocation(values);
+  if (loc.meta === undefined && !existsSync(join(loc.modulesDir, 'modules.dep')) && existsSync(join(loc.modulesDir, 'meta.pb'))) {
+    return { ...loc, meta: join(loc.modulesDir, 'meta.pb') };
+  }
+  return loc;
+}
+
+export function setup(values: Values, defaultMode: 'auto' | 'dry-run' = 'auto', stream?: NodeJS.WritableStream): Setup {
+  const paths: SysPaths = { sysfs: (values.sysfs as string | undefined) ?? '/sys', procfs: (values.procfs as string | undefined) ?? '/proc' };
+  const mode = oneOf(values.mode, ['auto', 'load', 'dry-run'] as const, '--mode', defaultMode);
+  const format = oneOf(values['log-format'], ['json', 'pretty', 'auto'] as const, '--log-format', 'auto') as LogFormat;
+  const level = oneOf(values['log-level'], ['trace', 'debug', 'info', 'warn', 'error'] as const, '--log-level', 'info');
+  const log = createLogger({ format, level, ...(stream ? { stream } : {}) });
+  let kernel: Kernel;
+  let fallback: string | undefined;
+  if (mode === 'dry-run') {
+    kernel = new DryRunKernel(paths);
+  } else {
+    const reason = cannotLoadReason(paths);
+    if (reason === null) kernel = new SyscallKernel(paths);
+    else if (mode === 'load') throw new HotplugError('E_CANNOT_LOAD', `cannot load modules: ${reason} (use --mode dry-run to only report)`);
+    else {
+      kernel = new DryRunKernel(paths);
+      fallback = reason;
+    }
+  }
+  return { paths, location: resolveLocation(values), kernel, log, fallback };
+}
+
+export function readKernelSeqnum(sysfs: string): bigint | undefined {
+  try {
+    return BigInt(readFileSync(join(sysfs, 'kernel/uevent_seqnum'), 'latin1').trim());
+  } catch {
+    return undefined;
+  }
+}
+
+/** "64M", "16777216", "512K" -> bytes. */
+export function parseSize(value: string, flag: string): number {
+  const m = /^(\d+)([KkMmGg]?)$/.exec(value);
+  if (!m) throw new HotplugError('E_USAGE', `${flag} takes a size in bytes, optionally with K, M or G (got "${value}")`);
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'];
+  const n = Number(m[1]) * mult;
+  if (n < 4096 || n > 2 ** 31 - 1) throw new HotplugError('E_USAGE', `${flag} must be between 4K and 2G`);
+  return n;
+}

@@ -1,0 +1,66 @@
+/** Running the real daemon as a child process and reading its records. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export type Rec = Record<string, unknown>;
+
+export interface Running {
+  proc: ChildProcess;
+  records: Rec[];
+  stderr: () => string;
+  waitFor: (pred: (r: Rec) => boolean, ms: number, what: string) => Promise<Rec>;
+  exited: Promise<number | null>;
+}
+
+export function startDaemon(args: string[], env: Record<string, string> = {}): Running {
+  const proc = spawn(process.execPath, ['dist/src/cli.js', 'run', '--log-format', 'json', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
+  const records: Rec[] = [];
+  let buf = '';
+  let err = '';
+  const waiters: (() => void)[] = [];
+  proc.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString('utf8');
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (line.trim() === '') continue;
+      records.push(JSON.parse(line) as Rec);
+    }
+    for (const w of waiters.splice(0)) w();
+  });
+  proc.stderr!.on('data', (d: Buffer) => (err += d.toString('utf8')));
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  const waitFor = (pred: (r: Rec) => boolean, ms: number, what: string): Promise<Rec> =>
+    new Promise((resolve, reject) => {
+      const deadline = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}; stderr: ${err.slice(0, 2000)}`)), ms);
+      const check = (): void => {
+        const hit = records.find(pred);
+        if (hit) {
+          clearTimeout(deadline);
+          resolve(hit);
+        } else waiters.push(check);
+      };
+      check();
+    });
+  return { proc, records, stderr: () => err, waitFor, exited };
+}
+
+/** An empty sysfs tree: coldplug finds nothing there, so every record comes from a real uevent. */
+export function emptySysfs(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'hotplugd-sysfs-'));
+  mkdirSync(join(dir, 'devices'));
+  return dir;
+}
+
+/** Tests that write to /sys need root: say so loudly instead of passing. */
+export function requireRoot(): void {
+  if (process.getuid?.() !== 0) {
+    throw new Error('this test needs root (it writes to /sys uevent files and sends netlink multicast); CI runs as root');
+  }
+}

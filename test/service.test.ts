@@ -1,0 +1,78 @@
+/**
+ * The systemd unit and the notify protocol: systemd-analyze verify on the
+ * shipped unit, and READY=1 / STOPPING=1 datagrams from the real daemon.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { emptySysfs, startDaemon } from './daemon-helpers.js';
+import { FIXTURE_DIR } from './helpers.js';
+
+function which(tool: string): string {
+  try {
+    return execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim();
+  } catch {
+    throw new Error(`${tool} is not installed: this test needs it (CI installs it in .ci/run)`);
+  }
+}
+
+describe('systemd', () => {
+  it('ships a unit that systemd-analyze verify accepts, with the hardening the README promises', () => {
+    const analyze = which('systemd-analyze');
+    const unit = readFileSync('systemd/hotplugd.service', 'utf8');
+    for (const line of [
+      'Type=notify',
+      'Restart=on-failure',
+      'NoNewPrivileges=yes',
+      'ProtectSystem=strict',
+      'ProtectHome=yes',
+      'PrivateTmp=yes',
+      'RestrictAddressFamilies=AF_NETLINK AF_UNIX',
+      'CapabilityBoundingSet=CAP_SYS_MODULE CAP_NET_ADMIN',
+    ]) {
+      expect(unit).toContain(`\n${line}\n`);
+    }
+    expect(unit).toMatch(/\nWatchdogSec=\d+s\n/);
+    expect(unit).not.toMatch(/\nProtectKernelModules=/);
+    expect(unit).not.toMatch(/\nMemoryDenyWriteExecute=/);
+    // verify needs ExecStart to exist: point it at this checkout's build.
+    const dir = mkdtempSync(join(tmpdir(), 'hotplugd-unit-'));
+    const local = unit.replace(/^ExecStart=\S+/m, `ExecStart=${process.execPath} ${resolve('dist/src/cli.js')}`);
+    writeFileSync(join(dir, 'hotplugd.service'), local);
+    const out = execFileSync(analyze, ['verify', join(dir, 'hotplugd.service')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    expect(out).toBe('');
+  });
+
+  it('tells systemd READY=1 after bind and coldplug, and STOPPING=1 on SIGTERM', async () => {
+    const python = which('python3');
+    const dir = mkdtempSync(join(tmpdir(), 'hotplugd-notify-'));
+    const sock = join(dir, 'notify.sock');
+    const receiver = spawn(python, [
+      '-c',
+      `import socket,sys
+s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1]); print("bound", flush=True)
+while True:
+  m=s.recv(4096).decode(); print(m.replace("\\n","|"), flush=True)
+  if "STOPPING=1" in m: break`,
+      sock,
+    ]);
+    let got = '';
+    receiver.stdout.on('data', (d: Buffer) => (got += d.toString()));
+    await new Promise<void>((res) => receiver.stdout.once('data', () => res()));
+    const daemon = startDaemon(
+      ['--modules-dir', FIXTURE_DIR, '--config-dir', '/nonexistent', '--cmdline', '', '--mode', 'dry-run', '--sysfs', emptySysfs()],
+      { NOTIFY_SOCKET: sock, WATCHDOG_USEC: '200000' },
+    );
+    await daemon.waitFor((r) => r.msg === 'listening', 10000, 'listening');
+    await new Promise((res) => setTimeout(res, 400));
+    daemon.proc.kill('SIGTERM');
+    expect(await daemon.exited).toBe(0);
+    await new Promise<void>((res) => (receiver.exitCode !== null ? res() : receiver.on('exit', () => res())));
+    const lines = got.split('\n');
+    expect(lines.findIndex((l) => l.startsWith('READY=1'))).toBeGreaterThan(0);
+    expect(lines.some((l) => l === 'WATCHDOG=1')).toBe(true);
+    expect(lines.findIndex((l) => l === 'STOPPING=1')).toBeGreaterThan(lines.findIndex((l) => l.startsWith('READY=1')));
+  });
+});
