@@ -49,8 +49,16 @@ export interface MatcherStats {
 const EMPTY: readonly number[] = Object.freeze([]);
 /** Sets up to this size that are seen once are stepped raw instead of cached. */
 const SMALL_SET = 16;
-/** Injection points with at most this many patterns are matched directly, without state sets. */
+/** Injection points with at most this many patterns are matched directly, without state sets... */
 const DIRECT_MAX = 8;
+/** ...until they have been met this many times since the last cache flush. */
+const HOT_AFTER = 4;
+
+interface DirectParts {
+  /** null: too many patterns here, always a group. */
+  parts: { tokens: Uint32Array; value: number }[] | null;
+  seen: number;
+}
 
 export class Matcher {
   // Trie, CSR.
@@ -96,7 +104,7 @@ export class Matcher {
   private readonly seen = new Uint8Array(1 << 16);
   private seenMarks = 0;
   /** Injection point -> its few wildcard parts, matched directly (see matchDirect). */
-  private direct = new Map<number, { tokens: Uint32Array; value: number }[]>();
+  private direct = new Map<number, DirectParts>();
   private directHits: number[] = [];
   private seeds = new Uint32Array(256);
   private nSeeds = 0;
@@ -192,8 +200,7 @@ export class Matcher {
       }
       if (lit >= 0) {
         if (this.injects[lit] === 1) {
-          if (this.wildCount(lit, DIRECT_MAX) <= DIRECT_MAX) this.matchDirect(lit, key, i);
-          else if (this.inject(lit, cls, c, next, w) !== 0) w++;
+          if (!this.matchDirect(lit, key, i) && this.inject(lit, cls, c, next, w) !== 0) w++;
         }
         lit = this.literalChild(lit, c);
       }
@@ -267,33 +274,42 @@ export class Matcher {
 
   /**
    * Few patterns hang at this injection point (typically one device's
-   * entries): test each wildcard part directly against the rest of the key
-   * (glob matching with backtracking to the last `*`, linear in practice),
-   * which costs less than stepping, hashing and caching state sets that no
-   * other key will meet.
+   * entries) and it is not hot: test each wildcard part directly against the
+   * rest of the key (glob matching with backtracking to the last `*`, linear
+   * in practice), which costs less than stepping, hashing and caching state
+   * sets that no other key will meet. Returns false when the caller should
+   * open a group instead: many patterns, or a point met often enough
+   * (HOT_AFTER times since the last flush) for cached states to pay off.
    */
-  private matchDirect(lit: number, key: string, from: number): void {
-    let parts = this.direct.get(lit);
-    if (parts === undefined) {
-      const found: { tokens: Uint32Array; value: number }[] = [];
-      const path: number[] = [];
-      const visit = (node: number): void => {
-        for (let v = this.valueStart[node]!; v < this.valueStart[node + 1]!; v++) found.push({ tokens: Uint32Array.from(path), value: this.values[v]! });
-        for (let e = this.edgeStart[node]!; e < this.edgeStart[node + 1]!; e++) {
-          path.push(this.edgeToken[e]!);
-          visit(this.edgeTarget[e]!);
-          path.pop();
-        }
-      };
-      for (let e = this.wildStart(lit); e < this.edgeStart[lit + 1]!; e++) {
+  private matchDirect(lit: number, key: string, from: number): boolean {
+    let d = this.direct.get(lit);
+    if (d === undefined) {
+      d = { parts: this.wildCount(lit, DIRECT_MAX) <= DIRECT_MAX ? this.wildParts(lit) : null, seen: 0 };
+      this.direct.set(lit, d);
+    }
+    if (d.parts === null || ++d.seen > HOT_AFTER) return false;
+    for (const part of d.parts) if (this.globAt(part.tokens, key, from)) this.directHits.push(part.value);
+    return true;
+  }
+
+  /** The wildcard parts hanging at a literal node, as token arrays with their values. */
+  private wildParts(lit: number): { tokens: Uint32Array; value: number }[] {
+    const found: { tokens: Uint32Array; value: number }[] = [];
+    const path: number[] = [];
+    const visit = (node: number): void => {
+      for (let v = this.valueStart[node]!; v < this.valueStart[node + 1]!; v++) found.push({ tokens: Uint32Array.from(path), value: this.values[v]! });
+      for (let e = this.edgeStart[node]!; e < this.edgeStart[node + 1]!; e++) {
         path.push(this.edgeToken[e]!);
         visit(this.edgeTarget[e]!);
         path.pop();
       }
-      parts = found;
-      this.direct.set(lit, parts);
+    };
+    for (let e = this.wildStart(lit); e < this.edgeStart[lit + 1]!; e++) {
+      path.push(this.edgeToken[e]!);
+      visit(this.edgeTarget[e]!);
+      path.pop();
     }
-    for (const part of parts) if (this.globAt(part.tokens, key, from)) this.directHits.push(part.value);
+    return found;
   }
 
   /** Does the token sequence match key[from..] exactly? */
