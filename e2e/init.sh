@@ -1,10 +1,12 @@
 #!/bin/busybox sh
-# /init of the end-to-end VM: hotplugd is the only hotplug agent (no udev, no
-# /sbin/modprobe for the kernel to call). Records go to ttyS0 (a file on the
-# host); ttyS1 is a command channel: "dump" prints /proc/modules and every
-# device's MODALIAS, "poweroff" ends the VM.
+# /init of the end-to-end and boot-benchmark VMs. One device manager runs
+# (__MANAGER__ below): hotplugd for the e2e test; for the benchmark also
+# systemd-udevd or the classic modprobe loop. No /sbin/modprobe is set for the
+# kernel to call. Records go to ttyS0 (a file on the host); ttyS1 is a command
+# channel: "dump" prints /proc/modules and every device's MODALIAS,
+# "poweroff" ends the VM. "@@T start|settled <uptime>" lines time a manager.
 /bin/busybox --install -s /bin
-export PATH=/bin:/usr/bin
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
@@ -12,9 +14,9 @@ mkdir -p /run /tmp
 mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /tmp
 echo > /proc/sys/kernel/modprobe
-echo "@@E2E boot uptime=$(cut -d' ' -f1 /proc/uptime)" > /dev/ttyS0
-cd /app
-node dist/src/cli.js run --mode load --log-format json __HOTPLUGD_ARGS__ > /dev/ttyS0 2>&1 &
+uptime_s() { cut -d' ' -f1 /proc/uptime; }
+echo "@@E2E boot uptime=$(uptime_s)" > /dev/ttyS0
+__MANAGER__
 stty -F /dev/ttyS1 raw -echo 2>/dev/null
 exec 3<>/dev/ttyS1
 echo "@@READY" >&3

@@ -14,9 +14,14 @@ export interface InitramfsOptions {
   cache: string; // .cache/e2e
   moduleRoot: string; // ROOT with lib/modules/ABI
   abi: string;
-  hotplugdArgs: string;
+  /** The /init script. */
+  init: string;
   /** Module files (relative to lib/modules/ABI) left out on purpose. */
   remove: string[];
+  /** More host files to pack, each at the same path (with the libraries ldd names for executables). */
+  hostFiles?: string[];
+  /** Files from elsewhere: [source, path in the initramfs]. */
+  extra?: [string, string][];
   out: string;
 }
 
@@ -40,10 +45,25 @@ function productionApp(root: string, cache: string): string {
   return dir;
 }
 
-function copyWithParents(src: string, destRoot: string): void {
-  const dest = join(destRoot, src);
+function copyWithParents(src: string, destRoot: string, at = src): void {
+  const dest = join(destRoot, at);
   mkdirSync(dirname(dest), { recursive: true });
-  copyFileSync(src, dest);
+  cpSync(src, dest, { recursive: true, dereference: true });
+}
+
+/** An executable and the shared libraries ldd names for it. */
+function copyExecutable(src: string, stage: string, at = src): void {
+  copyWithParents(src, stage, at);
+  let out = '';
+  try {
+    out = sh('ldd', [src]);
+  } catch {
+    return; // static
+  }
+  for (const line of out.split('\n')) {
+    const m = /(\/\S+) \(0x/.exec(line);
+    if (m) copyWithParents(m[1]!, stage);
+  }
 }
 
 export function buildInitramfs(o: InitramfsOptions): void {
@@ -52,13 +72,10 @@ export function buildInitramfs(o: InitramfsOptions): void {
   for (const d of ['bin', 'usr/bin', 'proc', 'sys', 'dev', 'run', 'tmp', 'lib/modules', 'app']) mkdirSync(join(stage, d), { recursive: true });
   // busybox (static) and node with its libraries.
   copyFileSync('/bin/busybox', join(stage, 'bin/busybox'));
-  const node = process.execPath;
-  copyFileSync(node, join(stage, 'usr/bin/node'));
+  copyExecutable(process.execPath, stage, '/usr/bin/node');
   chmodSync(join(stage, 'usr/bin/node'), 0o755);
-  for (const line of sh('ldd', [node]).split('\n')) {
-    const m = /(\/\S+) \(0x/.exec(line);
-    if (m) copyWithParents(m[1]!, stage);
-  }
+  for (const f of o.hostFiles ?? []) copyExecutable(f, stage);
+  for (const [src, at] of o.extra ?? []) copyWithParents(src, stage, at);
   // The project: built output, schema, production dependencies.
   const app = join(stage, 'app');
   cpSync(join(o.root, 'dist'), join(app, 'dist'), { recursive: true });
@@ -68,7 +85,31 @@ export function buildInitramfs(o: InitramfsOptions): void {
   // The module tree, as depmod left it, minus the files removed on purpose.
   cpSync(join(o.moduleRoot, 'lib/modules', o.abi), join(stage, 'lib/modules', o.abi), { recursive: true });
   for (const rel of o.remove) rmSync(join(stage, 'lib/modules', o.abi, rel));
-  const init = readFileSync(join(o.root, 'e2e/init.sh'), 'utf8').replace('__HOTPLUGD_ARGS__', o.hotplugdArgs);
-  writeFileSync(join(stage, 'init'), init, { mode: 0o755 });
+  writeFileSync(join(stage, 'init'), o.init, { mode: 0o755 });
   execFileSync('sh', ['-c', `cd "${stage}" && find . | cpio -o -H newc --quiet > "${o.out}"`], { stdio: 'inherit' });
 }
+
+/** The init fragment that starts hotplugd as the only device manager (records to ttyS0). */
+export const HOTPLUGD_START = `echo "@@T start $(uptime_s)" > /dev/ttyS0
+cd /app && node dist/src/cli.js run --mode load --log-format json > /dev/ttyS0 2>&1 &
+cd /`;
+
+/** systemd-udevd with its kmod builtin, as initramfs-tools runs it. */
+export const UDEVD_START = `mkdir -p /run/udev
+echo "@@T start $(uptime_s)" > /dev/ttyS0
+/lib/systemd/systemd-udevd --daemon --resolve-names=never
+udevadm trigger --type=subsystems --action=add
+udevadm trigger --type=devices --action=add
+udevadm settle --timeout=600
+echo "@@T settled $(uptime_s)" > /dev/ttyS0`;
+
+/** The classic shell coldplug loop, repeated until nothing new loads. */
+export const LOOP_START = `echo "@@T start $(uptime_s)" > /dev/ttyS0
+prev=-1
+while :; do
+  find /sys -name modalias -type f -exec cat {} + 2>/dev/null | sort -u | xargs modprobe -abq 2>/dev/null
+  n=$(wc -l < /proc/modules)
+  [ "$n" = "$prev" ] && break
+  prev=$n
+done
+echo "@@T settled $(uptime_s)" > /dev/ttyS0`;

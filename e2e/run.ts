@@ -23,7 +23,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildInitramfs } from './initramfs.js';
+import { buildInitramfs, HOTPLUGD_START } from './initramfs.js';
 import { Vm } from './vm.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -53,7 +53,8 @@ async function main(): Promise<number> {
   const work = mkdtempSync(join(CACHE, 'run-'));
   const initrd = join(work, 'initrd.cpio');
   let t = Date.now();
-  buildInitramfs({ root: ROOT, cache: CACHE, moduleRoot, abi, hotplugdArgs: '', remove: [REMOVED], out: initrd });
+  const init = readFileSync(join(ROOT, 'e2e/init.sh'), 'utf8').replace('__MANAGER__', HOTPLUGD_START);
+  buildInitramfs({ root: ROOT, cache: CACHE, moduleRoot, abi, init, remove: [REMOVED], out: initrd });
   log(`initramfs built in ${Date.now() - t} ms (${(readFileSync(initrd).length / 1048576).toFixed(0)} MiB)`);
   for (const img of ['vda.img', 'usb.img']) writeFileSync(join(work, img), Buffer.alloc(8 << 20));
 

@@ -213,6 +213,7 @@ export class Daemon {
         lost: this.stats.lost.toString(),
         resyncs: this.stats.resyncs,
         sinceStartMs: Math.round(performance.now() - this.startedAt),
+        processMs: Math.round(process.uptime() * 1000),
       },
       'settled',
     );

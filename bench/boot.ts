@@ -1,0 +1,172 @@
+/**
+ * `npm run bench:boot`: the same Debian kernel, the same devices, three device
+ * managers, one at a time:
+ * - hotplugd (`run --mode load`);
+ * - systemd-udevd with its kmod builtin, as initramfs-tools runs it (Debian's
+ *   udev package unpacked into the initramfs: --daemon, trigger subsystems
+ *   and devices, settle);
+ * - the classic shell loop (`find /sys -name modalias | ... | xargs modprobe
+ *   -abq`, until nothing new loads) with Debian's kmod.
+ * For each: time from the manager's start to settled, modules loaded, and the
+ * difference from hotplugd's set. A benchmark, not a test: it prints, it does
+ * not assert. TCG, so the absolute times are those of an emulated CPU.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildInitramfs, HOTPLUGD_START, LOOP_START, UDEVD_START } from '../e2e/initramfs.js';
+import { Vm } from '../e2e/vm.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const CACHE = join(ROOT, '.cache/e2e');
+
+function sh(cmd: string, args: string[], cwd?: string): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', cwd, stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 26 });
+}
+
+function log(msg: string): void {
+  process.stderr.write(`bench:boot: ${msg}\n`);
+}
+
+/** Debian's udev package, unpacked (not installed: its scripts would start a udevd on this machine). */
+function udevPackage(): string {
+  const dir = join(CACHE, 'udev-pkg');
+  if (!existsSync(join(dir, '.done'))) {
+    mkdirSync(dir, { recursive: true });
+    sh('apt-get', ['download', 'udev'], dir);
+    const deb = readdirSync(dir).find((f) => f.startsWith('udev_') && f.endsWith('.deb'))!;
+    sh('dpkg', ['-x', join(dir, deb), join(dir, 'root')]);
+    writeFileSync(join(dir, '.done'), '');
+  }
+  return join(dir, 'root');
+}
+
+interface Outcome {
+  manager: string;
+  settleMs: number;
+  modules: string[];
+}
+
+async function boot(manager: string, start: string, moduleRoot: string, abi: string, extra: Partial<Parameters<typeof buildInitramfs>[0]>): Promise<Outcome> {
+  const work = mkdtempSync(join(CACHE, `boot-${manager}-`));
+  const initrd = join(work, 'initrd.cpio');
+  const init = readFileSync(join(ROOT, 'e2e/init.sh'), 'utf8').replace('__MANAGER__', start);
+  buildInitramfs({ root: ROOT, cache: CACHE, moduleRoot, abi, init, remove: [], out: initrd, ...extra });
+  for (const img of ['vda.img', 'usb.img']) writeFileSync(join(work, img), Buffer.alloc(8 << 20));
+  const vm = new Vm({
+    dir: work,
+    kernel: join(moduleRoot, 'boot', `vmlinuz-${abi}`),
+    initrd,
+    append: 'console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init',
+    accel: process.env.HOTPLUGD_E2E_ACCEL ?? 'tcg',
+    memoryMb: 3072,
+    devices: [
+      '-audiodev', 'none,id=snd0',
+      '-device', 'e1000',
+      '-device', 'virtio-net-pci',
+      '-drive', `file=${join(work, 'vda.img')},if=none,id=d0,format=raw`,
+      '-device', 'virtio-blk-pci,drive=d0',
+      '-device', 'virtio-rng-pci',
+      '-device', 'qemu-xhci,id=xhci',
+      '-device', 'usb-kbd,bus=xhci.0',
+      '-drive', `file=${join(work, 'usb.img')},if=none,id=u0,format=raw`,
+      '-device', 'usb-storage,bus=xhci.0,drive=u0',
+      '-device', 'intel-hda',
+      '-device', 'hda-duplex,audiodev=snd0',
+      '-device', 'i6300esb',
+    ],
+  });
+  try {
+    await vm.connect();
+    const lines: string[] = [];
+    const deadline = Date.now() + 600000;
+    let settleMs: number | undefined;
+    let quietSince = Date.now();
+    for (;;) {
+      const fresh = vm.readConsole();
+      if (fresh.length > 0) quietSince = Date.now();
+      lines.push(...fresh);
+      const start = lines.map((l) => /^@@T start ([\d.]+)/.exec(l)).find(Boolean);
+      const settled = lines.map((l) => /^@@T settled ([\d.]+)/.exec(l)).find(Boolean);
+      if (start && settled) {
+        settleMs = Math.round((Number(settled[1]) - Number(start[1])) * 1000);
+        break;
+      }
+      if (manager === 'hotplugd') {
+        // hotplugd runs on: settled = its last "settled" record once the console is quiet.
+        const recs = lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+        const lastModule = recs.map((r) => r.msg).lastIndexOf('module');
+        const lastSettled = recs.map((r) => r.msg).lastIndexOf('settled');
+        if (lastSettled > lastModule && Date.now() - quietSince > 5000) {
+          settleMs = recs[lastSettled]!.processMs as number;
+          break;
+        }
+      }
+      if (Date.now() > deadline) throw new Error(`${manager} did not settle within 600 s`);
+      if (vm.proc.exitCode !== null) throw new Error(`QEMU exited: ${vm.stderr}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    await vm.guestReady(60000);
+    const dump = await vm.dump();
+    return { manager, settleMs, modules: dump.modules.sort() };
+  } finally {
+    await vm.poweroff();
+  }
+}
+
+async function main(): Promise<void> {
+  mkdirSync(CACHE, { recursive: true });
+  const moduleRoot = sh(join(ROOT, 'scripts/fetch-kernel.sh'), []).trim();
+  const abi = sh('ls', [join(moduleRoot, 'lib/modules')]).trim().split('\n')[0]!;
+  const udev = udevPackage();
+  const kmodFiles = ['/bin/kmod'];
+  const runs: Outcome[] = [];
+  log('booting with hotplugd');
+  runs.push(await boot('hotplugd', HOTPLUGD_START, moduleRoot, abi, {}));
+  log('booting with systemd-udevd');
+  runs.push(
+    await boot('systemd-udevd', UDEVD_START, moduleRoot, abi, {
+      hostFiles: kmodFiles,
+      extra: [
+        [join(udev, 'bin/udevadm'), '/bin/udevadm'],
+        [join(udev, 'bin/udevadm'), '/lib/systemd/systemd-udevd'],
+        [join(udev, 'lib/udev'), '/lib/udev'],
+        ...libsOf(join(udev, 'bin/udevadm')),
+      ],
+    }),
+  );
+  log('booting with the shell modprobe loop');
+  runs.push(
+    await boot('modprobe loop', LOOP_START, moduleRoot, abi, {
+      hostFiles: kmodFiles,
+      extra: [['/bin/kmod', '/sbin/modprobe']],
+    }),
+  );
+  const base = new Set(runs[0]!.modules);
+  console.log(`kernel ${abi}, ${process.env.HOTPLUGD_E2E_ACCEL ?? 'tcg'}; time from the manager's start to settled\n`);
+  console.log(`${'manager'.padEnd(16)} ${'settled (ms)'.padStart(12)} ${'modules'.padStart(8)}  difference from hotplugd`);
+  for (const r of runs) {
+    const set = new Set(r.modules);
+    const more = r.modules.filter((m) => !base.has(m));
+    const less = [...base].filter((m) => !set.has(m));
+    const diff = r === runs[0] ? '-' : more.length + less.length === 0 ? 'same set' : `+${more.join(',') || '0'} -${less.join(',') || '0'}`;
+    console.log(`${r.manager.padEnd(16)} ${String(r.settleMs).padStart(12)} ${String(r.modules.length).padStart(8)}  ${diff}`);
+  }
+  writeFileSync(join(CACHE, 'boot-bench.json'), JSON.stringify(runs, null, 2));
+}
+
+/** Shared libraries of an executable from a package unpacked elsewhere, at their host paths. */
+function libsOf(exe: string): [string, string][] {
+  const out: [string, string][] = [];
+  for (const line of sh('ldd', [exe]).split('\n')) {
+    const m = /(\/\S+) \(0x/.exec(line);
+    if (m) out.push([m[1]!, m[1]!]);
+  }
+  return out;
+}
+
+main().catch((e: unknown) => {
+  log(`error: ${(e as Error).stack ?? String(e)}`);
+  process.exitCode = 1;
+});
