@@ -51,7 +51,7 @@ interface Outcome {
 async function boot(manager: string, start: string, moduleRoot: string, abi: string, extra: Partial<Parameters<typeof buildInitramfs>[0]>): Promise<Outcome> {
   const work = mkdtempSync(join(CACHE, `boot-${manager}-`));
   const initrd = join(work, 'initrd.cpio');
-  const init = readFileSync(join(ROOT, 'e2e/init.sh'), 'utf8').replace('__MANAGER__', start);
+  const init = readFileSync(join(ROOT, 'e2e/init.sh'), 'utf8').replace(/^@@MANAGER@@$/m, () => start);
   buildInitramfs({ root: ROOT, cache: CACHE, moduleRoot, abi, init, remove: [], out: initrd, ...extra });
   for (const img of ['vda.img', 'usb.img']) writeFileSync(join(work, img), Buffer.alloc(8 << 20));
   const vm = new Vm({
@@ -107,6 +107,9 @@ async function boot(manager: string, start: string, moduleRoot: string, abi: str
       if (vm.proc.exitCode !== null) throw new Error(`QEMU exited: ${vm.stderr}`);
       await new Promise((r) => setTimeout(r, 250));
     }
+    // Give every manager the same 5 s before looking: udevd keeps running after
+    // `udevadm settle` (a USB disk is scanned a second after it appears).
+    if (manager !== 'hotplugd') await new Promise((r) => setTimeout(r, 5000));
     await vm.guestReady(60000);
     const dump = await vm.dump();
     return { manager, settleMs, modules: dump.modules.sort() };

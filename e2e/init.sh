@@ -1,6 +1,6 @@
 #!/bin/busybox sh
 # /init of the end-to-end and boot-benchmark VMs. One device manager runs
-# (__MANAGER__ below): hotplugd for the e2e test; for the benchmark also
+# (the @@MANAGER@@ line is replaced): hotplugd for the e2e test; for the benchmark also
 # systemd-udevd or the classic modprobe loop. No /sbin/modprobe is set for the
 # kernel to call. Records go to ttyS0 (a file on the host); ttyS1 is a command
 # channel: "dump" prints /proc/modules and every device's MODALIAS,
@@ -16,7 +16,7 @@ mount -t tmpfs tmpfs /tmp
 echo > /proc/sys/kernel/modprobe
 uptime_s() { cut -d' ' -f1 /proc/uptime; }
 echo "@@E2E boot uptime=$(uptime_s)" > /dev/ttyS0
-__MANAGER__
+@@MANAGER@@
 stty -F /dev/ttyS1 raw -echo 2>/dev/null
 exec 3<>/dev/ttyS1
 echo "@@READY" >&3

@@ -53,7 +53,7 @@ async function main(): Promise<number> {
   const work = mkdtempSync(join(CACHE, 'run-'));
   const initrd = join(work, 'initrd.cpio');
   let t = Date.now();
-  const init = readFileSync(join(ROOT, 'e2e/init.sh'), 'utf8').replace('__MANAGER__', HOTPLUGD_START);
+  const init = readFileSync(join(ROOT, 'e2e/init.sh'), 'utf8').replace(/^@@MANAGER@@$/m, () => HOTPLUGD_START);
   buildInitramfs({ root: ROOT, cache: CACHE, moduleRoot, abi, init, remove: [REMOVED], out: initrd });
   log(`initramfs built in ${Date.now() - t} ms (${(readFileSync(initrd).length / 1048576).toFixed(0)} MiB)`);
   for (const img of ['vda.img', 'usb.img']) writeFileSync(join(work, img), Buffer.alloc(8 << 20));

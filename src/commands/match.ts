@@ -90,7 +90,7 @@ export async function matchCommand(args: string[], io: Io): Promise<number> {
   return any ? EXIT.OK : EXIT.NO_MATCH;
 }
 
-/** One line per file with skipped lines: "FILE: N malformed lines skipped (first at line L: problem)". */
+/** One line per file with lines not used: "FILE: N lines not used (first at line L: problem)". */
 export function summarizeWarnings(index: ModuleIndex): string[] {
   const byFile = new Map<string, { count: number; first: { line: number; problem: string } }>();
   for (const w of index.warnings) {
@@ -100,6 +100,6 @@ export function summarizeWarnings(index: ModuleIndex): string[] {
   }
   return [...byFile].map(
     ([file, { count, first }]) =>
-      `${file}: ${count} malformed line${count === 1 ? '' : 's'} skipped (first${first.line > 0 ? ` at line ${first.line}` : ''}: ${first.problem})`,
+      `${file}: ${count} line${count === 1 ? '' : 's'} not used (first${first.line > 0 ? ` at line ${first.line}` : ''}: ${first.problem})`,
   );
 }

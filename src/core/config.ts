@@ -91,6 +91,9 @@ export function parseModprobeConf(text: string, file: string, cfg: ModprobeConfi
         const entry = cfg.commands.get(name) ?? {};
         entry[cmd] = parts.slice(2).join(' ');
         cfg.commands.set(name, entry);
+        // Reported, never executed: a hotplug daemon running shell commands
+        // from configuration is a privilege it does not need.
+        bad(`"${cmd} ${name}" is not supported: the command is not run (the module itself is loaded)`);
         break;
       }
       default:
