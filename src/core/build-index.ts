@@ -100,17 +100,23 @@ export function indexFromDepmod(t: DepmodTexts): IndexParts {
   const add = table.add.bind(table);
   const depFile = `${t.dir}/modules.dep`;
   const depLines = parseDepFile(t.dep, depFile, warnings);
+  const byPath = new Map<string, number>();
   for (const d of depLines) {
     checkModulePath(d.path, depFile);
-    add(d.name, d.path, false);
+    byPath.set(d.path, add(d.name, d.path, false));
   }
   for (const d of depLines) {
     const m = modules[byName.get(d.name)!]!;
     for (const dep of d.deps) {
-      checkModulePath(dep, depFile);
-      const name = moduleNameFromPath(dep)!;
-      // A dependency without a line of its own still has a path.
-      m.deps.push(byName.get(name) ?? add(name, dep, false));
+      let i = byPath.get(dep);
+      if (i === undefined) {
+        // A dependency without a line of its own still has a path.
+        checkModulePath(dep, depFile);
+        const name = moduleNameFromPath(dep)!;
+        i = byName.get(name) ?? add(name, dep, false);
+        byPath.set(dep, i);
+      }
+      m.deps.push(i);
     }
   }
   checkNoCycles(modules, depFile);

@@ -99,8 +99,14 @@ export interface DepLine {
 /** `path.ko: dep.ko dep2.ko` lines (modules.dep). Dependencies as module paths, in file order. */
 export function parseDepFile(text: string, file: string, warnings: LineWarning[]): DepLine[] {
   const out: DepLine[] = [];
-  for (const [n, raw] of lines(text)) {
-    const line = raw.trim();
+  let n = 0;
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    n++;
+    const line = text.slice(start, end).trim();
+    start = end + 1;
     if (line === '' || line.startsWith('#')) continue;
     const colon = line.indexOf(':');
     const path = colon < 0 ? '' : line.slice(0, colon).trim();
@@ -110,14 +116,23 @@ export function parseDepFile(text: string, file: string, warnings: LineWarning[]
       continue;
     }
     const rest = line.slice(colon + 1).trim();
-    const deps = rest === '' ? [] : rest.split(/\s+/);
-    if (deps.some((d) => moduleNameFromPath(d) === null)) {
+    const deps = rest === '' ? [] : rest.split(' ').filter((d) => d !== '');
+    if (!deps.every(isModulePath)) {
       warnings.push({ file, line: n, problem: 'a dependency is not a module path' });
       continue;
     }
     out.push({ name, path, deps });
   }
   return out;
+}
+
+/** Ends in .ko, .ko.gz, .ko.xz or .ko.zst, with a name before it (cheap check, no regex). */
+function isModulePath(p: string): boolean {
+  const slash = p.lastIndexOf('/');
+  const ko = p.lastIndexOf('.ko');
+  if (ko <= slash + 1) return false;
+  const tail = p.slice(ko);
+  return tail === '.ko' || tail === '.ko.gz' || tail === '.ko.xz' || tail === '.ko.zst';
 }
 
 /** modules.builtin: one module path per line. */

@@ -60,6 +60,13 @@ export interface CompiledAliases {
 }
 
 const STAR_CODE = TOKEN_STAR;
+const WILD = /[*?]/;
+
+function growPath(a: Uint32Array, min: number): Uint32Array {
+  const b = new Uint32Array(Math.max(min, a.length * 2));
+  b.set(a);
+  return b;
+}
 const ANY_CODE = TOKEN_ANY;
 
 /**
@@ -71,6 +78,9 @@ const ANY_CODE = TOKEN_ANY;
 export class AliasCompiler {
   private readonly builder: TrieBuilder;
   private count = 0;
+  private prevPattern = '';
+  /** Trie node after each character of prevPattern (prevPath[0] is the root). */
+  private prevPath: Uint32Array = new Uint32Array(256);
 
   constructor(
     private readonly classes: ClassTable,
@@ -88,18 +98,30 @@ export class AliasCompiler {
         this.refused(pattern);
         return;
       }
-      let node = 0;
-      let wild = false;
-      for (let i = 0; i < pattern.length; i++) {
+      // Consecutive lines of modules.alias share long prefixes: resume from
+      // the previous pattern's path instead of walking from the root. Tokens
+      // map one to one to characters here, and a token depends only on its
+      // prefix, so an equal prefix means equal tokens.
+      const prev = this.prevPattern;
+      const path = this.prevPath.length > pattern.length ? this.prevPath : (this.prevPath = growPath(this.prevPath, pattern.length + 1));
+      let i = 0;
+      const max = Math.min(prev.length, pattern.length);
+      while (i < max && prev.charCodeAt(i) === pattern.charCodeAt(i)) i++;
+      let node = path[i]!;
+      let wild = pattern.search(WILD) < i && pattern.search(WILD) >= 0;
+      for (; i < pattern.length; i++) {
         let c = pattern.charCodeAt(i);
         if (c === 0x2d) c = 0x5f; // alias_normalize: - to _
         if (c === 0x2a || c === 0x3f) wild = true;
         node = b.child(node, wild && c === 0x2a ? STAR_CODE : wild && c === 0x3f ? ANY_CODE : c);
+        path[i + 1] = node;
       }
+      this.prevPattern = pattern;
       b.addValue(node, value);
       this.count++;
       return;
     }
+    this.prevPattern = ''; // the slow path does not keep a path
     const norm = normalizeAlias(pattern);
     if (norm === null) {
       this.refused(pattern);

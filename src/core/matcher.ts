@@ -119,6 +119,8 @@ export class Matcher {
       isStar: Uint8Array;
       valueStart: Uint32Array;
       values: Uint32Array;
+      /** Injection points, when the builder computed them on its way. */
+      injects?: Uint8Array;
     },
     classes: ClassTable,
     maxStates: number,
@@ -135,7 +137,7 @@ export class Matcher {
     this.nClasses = count;
     this.maxStates = Math.max(16, maxStates);
     const nodes = parts.isStar.length;
-    this.injects = computeInjectionPoints(parts.edgeStart, parts.edgeToken, parts.edgeTarget, nodes);
+    this.injects = parts.injects ?? computeInjectionPoints(parts.edgeStart, parts.edgeToken, parts.edgeTarget, nodes);
     this.mark = new Uint32Array(nodes);
     this.scratch = new Uint32Array(64);
     this.trans = new Int32Array(64 * count).fill(-1);
@@ -796,6 +798,10 @@ export class TrieBuilder {
     const edgeToken = new Uint32Array(Math.max(0, nodes - 1));
     const edgeTarget = new Uint32Array(Math.max(0, nodes - 1)); // old ids until the fix-up below
     const isStar = new Uint8Array(nodes);
+    // Literal-path nodes (all-literal path from the root) and, among them,
+    // injection points (a non-literal edge leaves them): see Matcher.
+    const literal = new Uint8Array(nodes);
+    const injects = new Uint8Array(nodes);
     let next = 0;
     let edges = 0;
     let n = 0;
@@ -803,8 +809,11 @@ export class TrieBuilder {
       const id = next++;
       newId[n] = id;
       if (n !== 0 && token[n] === TOKEN_STAR) isStar[id] = 1;
+      const lit = n === 0 || (token[n]! < 256 && literal[newId[parent[n]!]!] === 1);
+      if (lit) literal[id] = 1;
       edgeStart[id] = edges;
       for (let c = firstChild[n]!; c !== 0; c = nextSibling[c]!) {
+        if (lit && token[c]! >= 256) injects[id] = 1;
         edgeToken[edges] = token[c]!;
         edgeTarget[edges++] = c;
       }
@@ -841,7 +850,7 @@ export class TrieBuilder {
     }
     uniqStart[nodes] = w;
     return Matcher.fromParts(
-      { edgeStart, edgeToken, edgeTarget, isStar, valueStart: uniqStart, values: values.slice(0, w) },
+      { edgeStart, edgeToken, edgeTarget, isStar, valueStart: uniqStart, values: values.slice(0, w), injects },
       classes,
       maxStates,
     );
