@@ -16,7 +16,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFil
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildInitramfs, HOTPLUGD_START, LOOP_START, UDEVD_START } from '../e2e/initramfs.js';
-import { Vm } from '../e2e/vm.js';
+import { standardDevices, Vm } from '../e2e/vm.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CACHE = join(ROOT, '.cache/e2e');
@@ -53,7 +53,6 @@ async function boot(manager: string, start: string, moduleRoot: string, abi: str
   const initrd = join(work, 'initrd.cpio');
   const init = readFileSync(join(ROOT, 'e2e/init.sh'), 'utf8').replace(/^@@MANAGER@@$/m, () => start);
   buildInitramfs({ root: ROOT, cache: CACHE, moduleRoot, abi, init, remove: [], out: initrd, ...extra });
-  for (const img of ['vda.img', 'usb.img']) writeFileSync(join(work, img), Buffer.alloc(8 << 20));
   const vm = new Vm({
     dir: work,
     kernel: join(moduleRoot, 'boot', `vmlinuz-${abi}`),
@@ -61,21 +60,7 @@ async function boot(manager: string, start: string, moduleRoot: string, abi: str
     append: 'console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init',
     accel: process.env.HOTPLUGD_E2E_ACCEL ?? 'tcg',
     memoryMb: 3072,
-    devices: [
-      '-audiodev', 'none,id=snd0',
-      '-device', 'e1000',
-      '-device', 'virtio-net-pci',
-      '-drive', `file=${join(work, 'vda.img')},if=none,id=d0,format=raw`,
-      '-device', 'virtio-blk-pci,drive=d0',
-      '-device', 'virtio-rng-pci',
-      '-device', 'qemu-xhci,id=xhci',
-      '-device', 'usb-kbd,bus=xhci.0',
-      '-drive', `file=${join(work, 'usb.img')},if=none,id=u0,format=raw`,
-      '-device', 'usb-storage,bus=xhci.0,drive=u0',
-      '-device', 'intel-hda',
-      '-device', 'hda-duplex,audiodev=snd0',
-      '-device', 'i6300esb',
-    ],
+    devices: standardDevices(work),
   });
   try {
     await vm.connect();

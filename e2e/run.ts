@@ -24,7 +24,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildInitramfs, HOTPLUGD_START } from './initramfs.js';
-import { Vm } from './vm.js';
+import { standardDevices, Vm } from './vm.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CACHE = join(ROOT, '.cache/e2e');
@@ -56,7 +56,6 @@ async function main(): Promise<number> {
   const init = readFileSync(join(ROOT, 'e2e/init.sh'), 'utf8').replace(/^@@MANAGER@@$/m, () => HOTPLUGD_START);
   buildInitramfs({ root: ROOT, cache: CACHE, moduleRoot, abi, init, remove: [REMOVED], out: initrd });
   log(`initramfs built in ${Date.now() - t} ms (${(readFileSync(initrd).length / 1048576).toFixed(0)} MiB)`);
-  for (const img of ['vda.img', 'usb.img']) writeFileSync(join(work, img), Buffer.alloc(8 << 20));
 
   const accel = process.env.HOTPLUGD_E2E_ACCEL ?? 'tcg';
   const vm = new Vm({
@@ -66,21 +65,7 @@ async function main(): Promise<number> {
     append: `console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init modprobe.blacklist=${BLACKLISTED.join(',')}`,
     accel,
     memoryMb: 3072,
-    devices: [
-      '-audiodev', 'none,id=snd0',
-      '-device', 'e1000',
-      '-device', 'virtio-net-pci',
-      '-drive', `file=${join(work, 'vda.img')},if=none,id=d0,format=raw`,
-      '-device', 'virtio-blk-pci,drive=d0',
-      '-device', 'virtio-rng-pci',
-      '-device', 'qemu-xhci,id=xhci',
-      '-device', 'usb-kbd,bus=xhci.0',
-      '-drive', `file=${join(work, 'usb.img')},if=none,id=u0,format=raw`,
-      '-device', 'usb-storage,bus=xhci.0,drive=u0',
-      '-device', 'intel-hda',
-      '-device', 'hda-duplex,audiodev=snd0',
-      '-device', 'i6300esb',
-    ],
+    devices: standardDevices(work),
   });
   const failures: string[] = [];
   const records: Rec[] = [];

@@ -3,9 +3,33 @@
  * followed line by line, a command channel on ttyS1, and QMP.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, openSync, readSync, closeSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, statSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
+
+/**
+ * The device set both the e2e test and bench:boot boot with, over several
+ * buses: PCI NICs, virtio (net, blk, rng), xHCI with a USB keyboard and a USB
+ * disk, Intel HDA with a codec, a watchdog. Disk images are made in `dir`.
+ */
+export function standardDevices(dir: string): string[] {
+  for (const img of ['vda.img', 'usb.img']) writeFileSync(join(dir, img), Buffer.alloc(8 << 20));
+  return [
+    '-audiodev', 'none,id=snd0',
+    '-device', 'e1000',
+    '-device', 'virtio-net-pci',
+    '-drive', `file=${join(dir, 'vda.img')},if=none,id=d0,format=raw`,
+    '-device', 'virtio-blk-pci,drive=d0',
+    '-device', 'virtio-rng-pci',
+    '-device', 'qemu-xhci,id=xhci',
+    '-device', 'usb-kbd,bus=xhci.0',
+    '-drive', `file=${join(dir, 'usb.img')},if=none,id=u0,format=raw`,
+    '-device', 'usb-storage,bus=xhci.0,drive=u0',
+    '-device', 'intel-hda',
+    '-device', 'hda-duplex,audiodev=snd0',
+    '-device', 'i6300esb',
+  ];
+}
 
 export interface VmOptions {
   dir: string; // working directory for sockets and the console file
