@@ -117,7 +117,7 @@ async function main(): Promise<void> {
     builtinModinfo: readFileSync(join(dir, 'modules.builtin.modinfo'), 'latin1'),
   });
   const { writeFileSync } = await import('node:fs');
-  writeFileSync(metaFile, encodeMeta(parts));
+  writeFileSync(metaFile, await encodeMeta(parts));
 
   const corpus = readFileSync(join(FIXTURE, 'corpus.txt'), 'latin1').split('\n').filter((q) => q.length < 1000);
   const hot = machineModaliases();

@@ -110,8 +110,11 @@ async function main(): Promise<void> {
   const udev = udevPackage();
   const kmodFiles = ['/bin/kmod'];
   const runs: Outcome[] = [];
+  // hotplugd reads a meta.pb with compiled matchers, as udevd reads depmod's binary indexes.
+  const meta = join(CACHE, 'bench-boot-meta.pb');
+  sh(process.execPath, [join(ROOT, 'dist/src/cli.js'), 'build-meta', '--from-depmod', join(moduleRoot, 'lib/modules', abi), '-o', meta]);
   log('booting with hotplugd');
-  runs.push(await boot('hotplugd', HOTPLUGD_START, moduleRoot, abi, {}));
+  runs.push(await boot('hotplugd', HOTPLUGD_START, moduleRoot, abi, { extra: [[meta, `/lib/modules/${abi}/meta.pb`]] }));
   log('booting with systemd-udevd');
   runs.push(
     await boot('systemd-udevd', UDEVD_START, moduleRoot, abi, {

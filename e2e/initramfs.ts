@@ -75,7 +75,6 @@ export function buildInitramfs(o: InitramfsOptions): void {
   copyExecutable(process.execPath, stage, '/usr/bin/node');
   chmodSync(join(stage, 'usr/bin/node'), 0o755);
   for (const f of o.hostFiles ?? []) copyExecutable(f, stage);
-  for (const [src, at] of o.extra ?? []) copyWithParents(src, stage, at);
   // The project: built output, schema, production dependencies.
   const app = join(stage, 'app');
   cpSync(join(o.root, 'dist'), join(app, 'dist'), { recursive: true });
@@ -83,8 +82,10 @@ export function buildInitramfs(o: InitramfsOptions): void {
   copyFileSync(join(o.root, 'package.json'), join(app, 'package.json'));
   cpSync(join(productionApp(o.root, o.cache), 'node_modules'), join(app, 'node_modules'), { recursive: true });
   // The module tree, as depmod left it, minus the files removed on purpose.
-  cpSync(join(o.moduleRoot, 'lib/modules', o.abi), join(stage, 'lib/modules', o.abi), { recursive: true });
+  cpSync(join(o.moduleRoot, 'lib/modules', o.abi), join(stage, 'lib/modules', o.abi), { recursive: true, preserveTimestamps: true });
   for (const rel of o.remove) rmSync(join(stage, 'lib/modules', o.abi, rel));
+  // After the module tree: an extra file there (meta.pb) is then newer than modules.dep.
+  for (const [src, at] of o.extra ?? []) copyWithParents(src, stage, at);
   writeFileSync(join(stage, 'init'), o.init, { mode: 0o755 });
   execFileSync('sh', ['-c', `cd "${stage}" && find . | cpio -o -H newc --quiet > "${o.out}"`], { stdio: 'inherit' });
 }

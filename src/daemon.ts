@@ -61,8 +61,8 @@ class RejectLog {
 }
 
 export class Daemon {
-  readonly queue: LoadQueue;
-  private index: ModuleIndex;
+  private q: LoadQueue | undefined;
+  private idx: ModuleIndex | undefined;
   private source: UeventSource | undefined;
   private readonly tracker = new SeqnumTracker();
   private readonly rejects: RejectLog;
@@ -80,32 +80,48 @@ export class Daemon {
   readonly stats = { events: 0, adds: 0, rejected: 0, lost: 0n, resyncs: 0, coldplugs: 0 };
 
   constructor(private readonly deps: DaemonDeps) {
-    this.index = deps.loadIndex();
     this.rejects = new RejectLog(deps.log);
-    this.queue = new LoadQueue({ index: this.index, kernel: deps.kernel, log: deps.log, modulesDir: deps.modulesDir });
-    this.queue.onIdle = () => this.settled();
   }
 
-  get currentIndex(): ModuleIndex {
-    return this.index;
+  /** The load queue (exists once start() has loaded the index). */
+  get queue(): LoadQueue {
+    if (this.q === undefined) throw new Error('daemon not started');
+    return this.q;
   }
 
-  /** Bind, then walk: READY=1 once the coldplug requests are queued. */
+  private get index(): ModuleIndex {
+    if (this.idx === undefined) throw new Error('daemon not started');
+    return this.idx;
+  }
+
+  /**
+   * Bind, then walk: READY=1 once the coldplug requests are queued. The walk
+   * (file reads on libuv's threads) runs while the index loads (JavaScript on
+   * this one): the socket is bound first, and no message is read before the
+   * handler is in place, since nothing yields to the event loop in between.
+   */
   async start(): Promise<void> {
     const { log } = this.deps;
     const source = this.deps.openSource();
     this.source = source;
-    log.info({ ...source.info, kernel: this.deps.kernel.kind, index: this.index.source, ...this.index.stats() }, 'listening');
-    for (const p of source.info.problems) log.warn({ problem: p }, 'uevent socket');
     this.tracker.reset(this.deps.readKernelSeqnum());
+    const walking = this.deps.skipColdplug ? undefined : this.deps.walk();
+    // Settle the promise's rejection handling now; it is awaited below.
+    walking?.catch(() => undefined);
+    const index = this.deps.loadIndex();
+    this.idx = index;
+    this.q = new LoadQueue({ index, kernel: this.deps.kernel, log, modulesDir: this.deps.modulesDir });
+    this.q.onIdle = () => this.settled();
+    log.info({ ...source.info, kernel: this.deps.kernel.kind, index: index.source, ...index.stats() }, 'listening');
+    for (const p of source.info.problems) log.warn({ problem: p }, 'uevent socket');
     source.onMessage((msg, port) => this.onMessage(msg, port));
     source.onError((err) => {
       const code = (err as NodeJS.ErrnoException).code;
       log.error({ err, code }, 'uevent socket error');
       if (code === 'ENOBUFS') this.lost(1n, 'ENOBUFS');
     });
-    if (this.deps.skipColdplug) log.info({ why: 'start' }, 'coldplug skipped');
-    else await this.coldplug('start');
+    if (walking === undefined) log.info({ why: 'start' }, 'coldplug skipped');
+    else await this.coldplug('start', walking);
     this.ready = true;
     this.deps.notifier.notify(`READY=1\nSTATUS=coldplug queued: ${this.queue.counts.requests} requests`);
     const wd = this.deps.watchdogUsec;
@@ -185,9 +201,9 @@ export class Daemon {
   }
 
   /** Walk /sys and queue every distinct modalias. */
-  private async coldplug(why: 'start' | 'resync' | 'reload'): Promise<void> {
+  private async coldplug(why: 'start' | 'resync' | 'reload', walking?: Promise<ColdplugResult>): Promise<void> {
     const { log } = this.deps;
-    const r = await this.deps.walk();
+    const r = await (walking ?? this.deps.walk());
     this.stats.coldplugs++;
     for (const e of r.errors.slice(0, 5)) log.warn({ path: e.path, code: e.code }, 'coldplug: unreadable entry skipped');
     const distinct = new Map<string, string>();
@@ -234,7 +250,7 @@ export class Daemon {
     }
     const before = this.index.stats();
     const after = next.stats();
-    this.index = next;
+    this.idx = next;
     this.queue.reload(next);
     log.info(
       {
@@ -260,8 +276,8 @@ export class Daemon {
     for (const t of this.timers) clearInterval(t);
     if (this.resyncTimer) clearTimeout(this.resyncTimer);
     this.source?.close();
-    const dropped = await this.queue.stop();
-    this.deps.log.info({ dropped, ...this.queue.counts }, 'stopped');
+    const dropped = this.q ? await this.q.stop() : 0;
+    this.deps.log.info({ dropped, ...this.q?.counts }, 'stopped');
     this.deps.notifier.close();
   }
 }

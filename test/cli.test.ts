@@ -72,3 +72,25 @@ describe('hotplugd CLI', () => {
     expect(cli(['--help']).stdout).toMatch(/Commands:/);
   });
 });
+
+describe('index choice', () => {
+  it('prefers the module directory meta.pb unless depmod ran after it was written', async () => {
+    const { cpSync, utimesSync } = await import('node:fs');
+    const dir = mkdtempSync(join(tmpdir(), 'hotplugd-idx-'));
+    for (const f of ['modules.dep', 'modules.alias']) cpSync(join(FIXTURE_DIR, f), join(dir, f));
+    const built = cli(['build-meta', '--from-depmod', dir, '-o', join(dir, 'meta.pb')]);
+    expect(built.status).toBe(0);
+    // A meta.pb that says something else, to see which index answers.
+    const other = mkdtempSync(join(tmpdir(), 'hotplugd-idx-'));
+    writeFileSync(join(other, 'modules.dep'), 'kernel/x/only_in_meta.ko:\n');
+    writeFileSync(join(other, 'modules.alias'), 'alias virtio:d00000001v00001AF4 only_in_meta\n');
+    expect(cli(['build-meta', '--from-depmod', other, '-o', join(dir, 'meta.pb')]).status).toBe(0);
+    const args = ['match', '--modules-dir', dir, '--cmdline', '', '--config-dir', '/nonexistent', 'virtio:d00000001v00001AF4'];
+    const old = new Date(Date.now() - 3600_000);
+    utimesSync(join(dir, 'modules.dep'), old, old);
+    expect(cli(args).stdout).toBe('only_in_meta\n');
+    const later = new Date(Date.now() + 60_000);
+    utimesSync(join(dir, 'modules.dep'), later, later); // depmod ran after meta.pb was written: stale
+    expect(cli(args).stdout).toBe('virtio_net\n');
+  });
+});

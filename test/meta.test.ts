@@ -33,9 +33,9 @@ function codeOf(f: () => unknown): string | undefined {
 }
 
 describe('meta.pb', () => {
-  it('round-trips the Debian index: depmod -> meta.pb -> index gives the same answers', () => {
+  it('round-trips the Debian index: depmod -> meta.pb -> index gives the same answers', async () => {
     const parts = fixtureParts();
-    const bytes = encodeMeta(parts, '6.1.0-56-amd64');
+    const bytes = await encodeMeta(parts, '6.1.0-56-amd64');
     const fromText = new ModuleIndex(parts);
     const decoded = decodeMeta(bytes, 'meta.pb');
     expect(decoded.kernelRelease).toBe('6.1.0-56-amd64');
@@ -53,8 +53,38 @@ describe('meta.pb', () => {
     );
   });
 
-  it('writes files that decode with Monogon schema (only its node types)', () => {
-    const bytes = encodeMeta(fixtureParts());
+  it('answers the same from the compiled matchers as from the radix trees alone', async () => {
+    const bytes = await encodeMeta(fixtureParts());
+    const Ours = protobuf.loadSync(fileURLToPath(new URL('../proto/meta.proto', import.meta.url))).lookupType('hotplugd.meta.Meta');
+    const msg = Ours.decode(bytes) as unknown as Record<string, unknown>;
+    delete msg.compiledDeviceMatches;
+    delete msg.compiledBuiltinDeviceMatches;
+    msg.byteClasses = [];
+    const radixOnly = Ours.encode(msg).finish();
+    expect(radixOnly.length).toBeLessThan(bytes.length / 2);
+    const compiled = new ModuleIndex(decodeMeta(bytes, 'meta.pb'));
+    const radix = new ModuleIndex(decodeMeta(radixOnly, 'radix.pb'));
+    const diffs: string[] = [];
+    for (const q of fixtureLines('corpus.txt').filter((x) => !x.startsWith('symbol:'))) {
+      const a = compiled.lookup(q).names.join(' ');
+      const b = radix.lookup(q).names.join(' ');
+      if (a !== b) diffs.push(`${q}: compiled [${a}] radix [${b}]`);
+    }
+    expect(diffs.slice(0, 20)).toEqual([]);
+  });
+
+  it('refuses compiled matchers whose arrays point out of range', async () => {
+    const bytes = Buffer.from(await encodeMeta(fixtureParts()));
+    // Field 103's edge_target (field 5) sits inside; overwrite a stretch of the file's tail third with 0xff.
+    const broken = Buffer.from(bytes);
+    const at = broken.indexOf(Buffer.from([0x2a]), Math.floor(bytes.length * 0.7)); // some byte inside the arrays
+    broken.fill(0xff, at, at + 64);
+    const code = codeOf(() => decodeMeta(broken, 'x.pb'));
+    expect(['E_INDEX_CORRUPT', 'E_INDEX_DEP_RANGE']).toContain(code);
+  });
+
+  it('writes files that decode with Monogon schema (only its node types)', async () => {
+    const bytes = await encodeMeta(fixtureParts());
     const msg = MonogonMeta.toObject(MonogonMeta.decode(bytes)) as { modules: unknown[]; moduleDeviceMatches: { type: number } };
     expect(msg.modules.length).toBeGreaterThan(4000);
     const types = new Set<number>();
@@ -97,8 +127,8 @@ describe('meta.pb', () => {
     expect(index.moduleByName('virtio_net')?.deps).toEqual([1]);
   });
 
-  it('refuses a truncated or corrupt file with E_INDEX_CORRUPT', () => {
-    const bytes = encodeMeta(fixtureParts());
+  it('refuses a truncated or corrupt file with E_INDEX_CORRUPT', async () => {
+    const bytes = await encodeMeta(fixtureParts());
     expect(codeOf(() => decodeMeta(bytes.subarray(0, bytes.length - 7), 'x.pb'))).toBe('E_INDEX_CORRUPT');
     expect(codeOf(() => decodeMeta(Buffer.from('this is not protobuf at all, surely'), 'x.pb'))).toBe('E_INDEX_CORRUPT');
     expect(codeOf(() => decodeMeta(new Uint8Array(0), 'x.pb'))).toBe('E_INDEX_CORRUPT');

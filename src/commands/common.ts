@@ -2,6 +2,8 @@
  * What every command shares: flag parsing with usage errors, the index
  * location flags, and turning errors into one line and an exit code.
  */
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { release } from 'node:os';
 import { EXIT, HotplugError, isHotplugError } from '../errors.js';
@@ -21,7 +23,9 @@ export const INDEX_FLAGS = {
 } as const;
 
 export const INDEX_HELP = `Index:
-  --modules-dir DIR   module directory with depmod's files (default /lib/modules/$(uname -r))
+  --modules-dir DIR   module directory (default /lib/modules/$(uname -r)): its
+                      meta.pb when depmod has not run since it was written,
+                      otherwise its depmod files
   --meta FILE         read a Monogon-compatible meta.pb instead of depmod's files
                       (module paths stay relative to --modules-dir)
   --config-dir DIR    modprobe.d directory; repeat for several (default:
@@ -43,6 +47,21 @@ export function indexLocation(v: Values): IndexLocation {
     configDirs: dirs && dirs.length > 0 ? dirs : undefined,
     cmdline: v.cmdline as string | undefined,
   };
+}
+
+/**
+ * Index location: without --meta, the module directory's meta.pb when there is
+ * one and depmod has not run since it was written (its modules.dep is not
+ * newer), else depmod's files.
+ */
+export function resolveLocation(values: Values): IndexLocation {
+  const loc = indexLocation(values);
+  if (loc.meta !== undefined) return loc;
+  const meta = join(loc.modulesDir, 'meta.pb');
+  const dep = join(loc.modulesDir, 'modules.dep');
+  if (!existsSync(meta)) return loc;
+  if (existsSync(dep) && statSync(dep).mtimeMs > statSync(meta).mtimeMs) return loc;
+  return { ...loc, meta };
 }
 
 /** parseArgs, with its errors turned into E_USAGE. */

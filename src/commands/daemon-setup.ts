@@ -2,7 +2,7 @@
  * What `run` and `coldplug` share: flags for system paths, mode and logging,
  * and building the daemon's dependencies from them.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Logger } from 'pino';
 import { type Kernel } from '../core/kernel.js';
@@ -10,7 +10,7 @@ import { HotplugError } from '../errors.js';
 import { createLogger, type LogFormat } from '../log.js';
 import { type IndexLocation } from '../sys/indexfs.js';
 import { cannotLoadReason, DryRunKernel, SyscallKernel, type SysPaths } from '../sys/kernel.js';
-import { indexLocation } from './common.js';
+import { resolveLocation } from './common.js';
 
 export const SYSTEM_FLAGS = {
   sysfs: { type: 'string' },
@@ -45,15 +45,6 @@ function oneOf<T extends string>(value: unknown, allowed: readonly T[], flag: st
   if (value === undefined) return dflt;
   if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T;
   throw new HotplugError('E_USAGE', `${flag} must be one of ${allowed.join(', ')} (got "${String(value)}")`);
-}
-
-/** Index location, preferring meta.pb in the module directory when depmod's files are absent there. */
-export function resolveLocation(values: Values): IndexLocation {
-  const loc = indexLocation(values);
-  if (loc.meta === undefined && !existsSync(join(loc.modulesDir, 'modules.dep')) && existsSync(join(loc.modulesDir, 'meta.pb'))) {
-    return { ...loc, meta: join(loc.modulesDir, 'meta.pb') };
-  }
-  return loc;
 }
 
 export function setup(values: Values, defaultMode: 'auto' | 'dry-run' = 'auto', stream?: NodeJS.WritableStream): Setup {

@@ -36,6 +36,16 @@ export interface PatternEntry {
   value: number;
 }
 
+/** The arrays a Matcher runs on (see proto/meta.proto, CompiledMatcher). */
+export interface CompiledTrie {
+  edgeStart: Uint32Array;
+  edgeToken: Uint32Array;
+  edgeTarget: Uint32Array;
+  isStar: Uint8Array;
+  valueStart: Uint32Array;
+  values: Uint32Array;
+}
+
 export interface MatcherStats {
   nodes: number;
   edges: number;
@@ -367,6 +377,48 @@ export class Matcher {
       const node = nodes[k]!;
       for (let v = this.valueStart[node]!; v < this.valueStart[node + 1]!; v++) out.push(this.values[v]!);
     }
+  }
+
+  /** The trie arrays, for meta.pb's compiled_device_matches. */
+  compiled(): CompiledTrie {
+    return {
+      edgeStart: this.edgeStart,
+      edgeToken: this.edgeToken,
+      edgeTarget: this.edgeTarget,
+      isStar: this.isStar,
+      valueStart: this.valueStart,
+      values: this.values,
+    };
+  }
+
+  /**
+   * A matcher from stored arrays, checked first: everything a lookup indexes
+   * is in range, edges are sorted and point forward (so no cycle), values name
+   * real modules. Returns the problem instead of a matcher when they are not.
+   */
+  static fromCompiled(t: CompiledTrie, classes: ClassTable, nValues: number, maxStates = 8192): Matcher | string {
+    const nodes = t.isStar.length;
+    const edges = t.edgeToken.length;
+    if (nodes === 0) return 'no nodes';
+    if (t.edgeStart.length !== nodes + 1 || t.valueStart.length !== nodes + 1) return 'array lengths disagree';
+    if (t.edgeTarget.length !== edges || t.edgeStart[0] !== 0 || t.edgeStart[nodes] !== edges) return 'edge arrays disagree';
+    if (t.valueStart[0] !== 0 || t.valueStart[nodes] !== t.values.length) return 'value arrays disagree';
+    const maxToken = TOKEN_CLASS + classes.sets.length;
+    for (let n = 0; n < nodes; n++) {
+      const lo = t.edgeStart[n]!;
+      const hi = t.edgeStart[n + 1]!;
+      if (hi < lo || t.valueStart[n + 1]! < t.valueStart[n]!) return 'offsets go backwards';
+      for (let e = lo; e < hi; e++) {
+        const tok = t.edgeToken[e]!;
+        const to = t.edgeTarget[e]!;
+        if (tok >= maxToken) return `token ${tok} out of range`;
+        if (e > lo && t.edgeToken[e - 1]! >= tok) return 'edges not sorted';
+        if (to <= n || to >= nodes) return 'edge target out of range';
+        if ((t.isStar[to] === 1) !== (tok === TOKEN_STAR)) return 'star flags disagree';
+      }
+    }
+    for (let i = 0; i < t.values.length; i++) if (t.values[i]! >= nValues) return `value ${t.values[i]} out of range`;
+    return new Matcher(t, classes, maxStates);
   }
 
   /** Number of (pattern, value) pairs. */

@@ -9,14 +9,14 @@
  * protobuf string (UTF-8) in Monogon's schema.
  */
 import { existsSync } from 'node:fs';
+import { endianness } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import protobuf from 'protobufjs';
 import { HotplugError } from '../errors.js';
 import { checkModulePath, checkNoCycles } from './build-index.js';
 import { type SoftdepSpec } from './depmod.js';
 import { ClassTable, newByteSet, setHas, TOKEN_ANY, TOKEN_CLASS, TOKEN_STAR } from './glob.js';
 import { type CompiledAliases, type IndexParts, type ModuleRecord } from './index.js';
-import { type PatternEntry, TrieBuilder } from './matcher.js';
+import { type CompiledTrie, Matcher, type PatternEntry, TrieBuilder } from './matcher.js';
 
 const NodeType = { LITERAL: 0, WILDCARD: 1, SINGLE_WILDCARD: 2, BYTE_RANGE: 3, ROOT: 4 } as const;
 
@@ -29,12 +29,27 @@ interface RadixNodeMsg {
   moduleIndex?: number[];
 }
 
+interface CompiledMatcherMsg {
+  format: number;
+  nodes: number;
+  edgeStart: Uint8Array;
+  edgeToken: Uint8Array;
+  edgeTarget: Uint8Array;
+  isStar: Uint8Array;
+  valueStart: Uint8Array;
+  values: Uint8Array;
+  patterns: number;
+}
+
 interface MetaMsg {
   modules: { name: string; path: string; depends: number[] }[];
   moduleDeviceMatches: RadixNodeMsg;
   builtinDeviceMatches: RadixNodeMsg;
   softdeps: { module: string; pre: string[]; post: string[] }[];
   kernelRelease: string;
+  compiledDeviceMatches?: CompiledMatcherMsg;
+  compiledBuiltinDeviceMatches?: CompiledMatcherMsg;
+  byteClasses?: Uint8Array[];
 }
 
 /** Where proto/meta.proto lives: beside src/ in a checkout, beside dist/ when built. */
@@ -44,10 +59,10 @@ function protoPath(): string {
   return candidates.find((p) => existsSync(p)) ?? candidates[0]!;
 }
 
-let metaType: protobuf.Type | undefined;
-function MetaType(): protobuf.Type {
-  metaType ??= protobuf.loadSync(protoPath()).lookupType('hotplugd.meta.Meta');
-  return metaType;
+/** protobufjs, loaded only to encode: decoding uses the small reader below (protobufjs costs 30 ms of start-up). */
+async function MetaType(): Promise<import('protobufjs').Type> {
+  const { default: protobuf } = await import('protobufjs');
+  return protobuf.loadSync(protoPath()).lookupType('hotplugd.meta.Meta');
 }
 
 const RANGE = 0x10000;
@@ -134,7 +149,7 @@ function buildRadix(entries: readonly PatternEntry[], classes: ClassTable): Radi
 }
 
 /** Encode index parts as meta.pb bytes. */
-export function encodeMeta(parts: IndexParts, kernelRelease = ''): Uint8Array {
+export async function encodeMeta(parts: IndexParts, kernelRelease = ''): Promise<Uint8Array> {
   const msg: MetaMsg = {
     modules: parts.modules.map((m) => ({ name: m.name, path: m.builtin ? '' : (m.path ?? ''), depends: m.deps })),
     moduleDeviceMatches: buildRadix(parts.aliases.matcher.entries(), parts.classes),
@@ -142,8 +157,32 @@ export function encodeMeta(parts: IndexParts, kernelRelease = ''): Uint8Array {
     softdeps: [...parts.softdeps].map(([module, s]) => ({ module, pre: s.pre, post: s.post })),
     kernelRelease,
   };
-  const T = MetaType();
+  if (endianness() === 'LE') {
+    msg.compiledDeviceMatches = compiledMsg(parts.aliases);
+    msg.compiledBuiltinDeviceMatches = compiledMsg(parts.builtinAliases);
+    msg.byteClasses = parts.classes.sets.map((set) => bytesOf(set));
+  }
+  const T = await MetaType();
   return T.encode(T.fromObject(msg)).finish();
+}
+
+function bytesOf(a: Uint32Array | Uint8Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+function compiledMsg(c: CompiledAliases): CompiledMatcherMsg {
+  const t = c.matcher.compiled();
+  return {
+    format: 1,
+    nodes: t.isStar.length,
+    edgeStart: bytesOf(t.edgeStart),
+    edgeToken: bytesOf(t.edgeToken),
+    edgeTarget: bytesOf(t.edgeTarget),
+    isStar: bytesOf(t.isStar),
+    valueStart: bytesOf(t.valueStart),
+    values: bytesOf(t.values),
+    patterns: c.count,
+  };
 }
 
 function corrupt(source: string, problem: string, cause?: unknown): HotplugError {
@@ -161,10 +200,14 @@ const WIRE_LEN = 2;
  */
 class Wire {
   pos = 0;
+  /** The same bytes as a Buffer, for its native string decoding. */
+  private readonly text: Buffer;
   constructor(
     readonly buf: Uint8Array,
     private readonly source: string,
-  ) {}
+  ) {
+    this.text = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
 
   get len(): number {
     return this.buf.length;
@@ -196,7 +239,7 @@ class Wire {
 
   string(): string {
     const n = this.length();
-    const s = Buffer.from(this.buf.buffer, this.buf.byteOffset + this.pos, n).toString('utf8');
+    const s = this.text.toString('utf8', this.pos, this.pos + n);
     this.pos += n;
     return s;
   }
@@ -204,6 +247,15 @@ class Wire {
   skip(n: number): void {
     if (this.pos + n > this.buf.length) throw this.truncated();
     this.pos += n;
+  }
+
+  /** A length-delimited field copied into fresh (aligned) memory. */
+  bytes(): Uint8Array {
+    const n = this.length();
+    const out = new Uint8Array(n);
+    out.set(this.buf.subarray(this.pos, this.pos + n));
+    this.pos += n;
+    return out;
   }
 
   skipType(wt: number): void {
@@ -267,6 +319,24 @@ class MetaDecoder {
       else r.skipType(wt);
     }
     return m;
+  }
+
+  compiled(end: number): { nodes: number; patterns: number; format: number; arrays: Map<number, Uint8Array> } {
+    const r = this.r;
+    const c = { nodes: 0, patterns: 0, format: 0, arrays: new Map<number, Uint8Array>() };
+    while (r.pos < end) {
+      const tag = r.uint32();
+      const f = tag >>> 3;
+      const wt = tag & 7;
+      if (f === 1) c.format = this.varint(wt, 'CompiledMatcher.format');
+      else if (f === 2) c.nodes = this.varint(wt, 'CompiledMatcher.nodes');
+      else if (f === 9) c.patterns = this.varint(wt, 'CompiledMatcher.patterns');
+      else if (f >= 3 && f <= 8) {
+        this.expect(wt, WIRE_LEN, `CompiledMatcher field ${f}`);
+        c.arrays.set(f, r.bytes());
+      } else r.skipType(wt);
+    }
+    return c;
   }
 
   softdep(end: number): { module: string; pre: string[]; post: string[] } {
@@ -381,7 +451,11 @@ export function decodeMeta(bytes: Uint8Array, source: string): IndexParts & { ke
   const softdeps = new Map<string, SoftdepSpec>();
   let kernelRelease = '';
   let modules: ModuleRecord[];
+  let compiledAliases: CompiledAliases | undefined;
+  let compiledBuiltin: CompiledAliases | undefined;
   const builders = new Map<number, { builder: TrieBuilder; count: number }>();
+  const compiled = new Map<number, ReturnType<MetaDecoder['compiled']>>();
+  const classBytes: Uint8Array[] = [];
   try {
     while (r.pos < r.len) {
       const tag = r.uint32();
@@ -390,6 +464,14 @@ export function decodeMeta(bytes: Uint8Array, source: string): IndexParts & { ke
       if (f === 102) {
         if (wt !== WIRE_LEN) throw corrupt(source, `bad wire type ${wt} for Meta field ${f}`);
         kernelRelease = r.string();
+      } else if (f === 105) {
+        if (wt !== WIRE_LEN) throw corrupt(source, `bad wire type ${wt} for Meta field ${f}`);
+        classBytes.push(r.bytes());
+      } else if (f === 103 || f === 104) {
+        if (wt !== WIRE_LEN) throw corrupt(source, `bad wire type ${wt} for Meta field ${f}`);
+        const end = r.length() + r.pos;
+        compiled.set(f, d.compiled(end));
+        r.pos = end;
       } else if (f === 1 || f === 2 || f === 100 || f === 101) {
         if (wt !== WIRE_LEN) throw corrupt(source, `bad wire type ${wt} for Meta field ${f}`);
         const len = r.length();
@@ -417,11 +499,46 @@ export function decodeMeta(bytes: Uint8Array, source: string): IndexParts & { ke
       }
       return { name: m.name, path: m.path, builtin: m.path === '', deps: m.depends };
     });
-    for (const t of trees) {
+    // Compiled matchers make the radix trees redundant (this byte order only).
+    const useCompiled = compiled.has(103) && endianness() === 'LE';
+    for (const t of useCompiled ? [] : trees) {
       const builder = new TrieBuilder(t.len >> 2);
       d.radix(t.pos, t.pos + t.len, builder, 0, 0, modules.length);
       builders.set(t.field, { builder, count: 0 });
     }
+    if (useCompiled) {
+      for (const b of classBytes) {
+        if (b.length !== 32) throw corrupt(source, 'a byte class is not 32 bytes');
+        const set = new Uint32Array(8);
+        new Uint8Array(set.buffer).set(b);
+        if (classes.intern(set) !== classes.sets.length - 1) throw corrupt(source, 'duplicate byte classes');
+      }
+    }
+    const nModules = modules.length;
+    const fromCompiled = (field: number, maxStates: number): CompiledAliases | undefined => {
+      const c = compiled.get(field);
+      if (!useCompiled || c === undefined) return undefined;
+      if (c.format !== 1) throw corrupt(source, `compiled matcher format ${c.format} is unknown`);
+      const u32 = (f: number): Uint32Array => {
+        const b = c.arrays.get(f) ?? new Uint8Array(0);
+        if (b.length % 4 !== 0) throw corrupt(source, `compiled matcher field ${f} is not a uint32 array`);
+        return new Uint32Array(b.buffer, b.byteOffset, b.length / 4);
+      };
+      const t: CompiledTrie = {
+        edgeStart: u32(3),
+        edgeToken: u32(4),
+        edgeTarget: u32(5),
+        isStar: c.arrays.get(6) ?? new Uint8Array(0),
+        valueStart: u32(7),
+        values: u32(8),
+      };
+      if (t.isStar.length !== c.nodes) throw corrupt(source, 'compiled matcher: node count disagrees');
+      const m = Matcher.fromCompiled(t, classes, nModules, maxStates);
+      if (typeof m === 'string') throw corrupt(source, `compiled matcher: ${m}`);
+      return { matcher: m, count: c.patterns };
+    };
+    compiledAliases = fromCompiled(103, 8192);
+    compiledBuiltin = fromCompiled(104, 256);
   } catch (e) {
     if (e instanceof HotplugError) throw e;
     throw corrupt(source, `not a valid meta.pb (${(e as Error).message})`, e);
@@ -434,8 +551,8 @@ export function decodeMeta(bytes: Uint8Array, source: string): IndexParts & { ke
   };
   return {
     modules,
-    aliases: finish(2, 8192),
-    builtinAliases: finish(100, 256),
+    aliases: compiledAliases ?? finish(2, 8192),
+    builtinAliases: compiledBuiltin ?? finish(100, 256),
     classes,
     softdeps,
     warnings: [],

@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { indexFromDepmod } from '../core/build-index.js';
 import { emptyConfig, type ModprobeConfig, parseCmdline, parseModprobeConf } from '../core/config.js';
-import { ModuleIndex } from '../core/index.js';
+import { type IndexParts, ModuleIndex } from '../core/index.js';
 import { decodeMeta } from '../core/meta.js';
 import { HotplugError } from '../errors.js';
 
@@ -98,13 +98,17 @@ export function loadIndex(loc: IndexLocation): ModuleIndex {
     }
     return new ModuleIndex(decodeMeta(bytes, loc.meta), config);
   }
-  const dir = loc.modulesDir;
+  return new ModuleIndex(depmodParts(loc.modulesDir), config);
+}
+
+/** Index parts from depmod's files in `dir`. */
+export function depmodParts(dir: string): IndexParts {
   if (!existsSync(join(dir, 'modules.dep')) || !existsSync(join(dir, 'modules.alias'))) {
     throw new HotplugError('E_INDEX_MISSING', 'no depmod index here (modules.dep and modules.alias); run depmod, or pass --modules-dir or --meta', {
       file: dir,
     });
   }
-  const parts = indexFromDepmod({
+  return indexFromDepmod({
     dir,
     alias: readText(join(dir, 'modules.alias')),
     dep: readText(join(dir, 'modules.dep')),
@@ -113,6 +117,5 @@ export function loadIndex(loc: IndexLocation): ModuleIndex {
     builtinModinfo: readOptional(join(dir, 'modules.builtin.modinfo')),
     symbols: () => readOptional(join(dir, 'modules.symbols')),
   });
-  return new ModuleIndex(parts, config);
 }
 
