@@ -7,7 +7,7 @@ import { type ModuleIndex } from './core/index.js';
 import { type Kernel } from './core/kernel.js';
 import { type Log, LoadQueue } from './core/queue.js';
 import { parseUevent, SeqnumTracker } from './core/uevent.js';
-import { type ColdplugResult } from './sys/coldplug.js';
+import { type ColdplugEntry, type ColdplugResult } from './sys/coldplug.js';
 import { type UeventSource } from './sys/netlink.js';
 import { type Notifier } from './sys/notify.js';
 
@@ -17,7 +17,8 @@ export interface DaemonDeps {
   kernel: Kernel;
   /** Opens and binds the uevent socket (before the walk: no event can fall between). */
   openSource: () => UeventSource;
-  walk: () => Promise<ColdplugResult>;
+  /** Walks /sys; each device found is passed to onEntry as soon as it is read. */
+  walk: (onEntry?: (e: ColdplugEntry) => void) => Promise<ColdplugResult>;
   /** /sys/kernel/uevent_seqnum, or undefined when unreadable. */
   readKernelSeqnum: () => bigint | undefined;
   notifier: Notifier;
@@ -73,6 +74,8 @@ export class Daemon {
   private resyncTimer: NodeJS.Timeout | undefined;
   private checkpoint: bigint | undefined;
   private busySinceSettled = false;
+  /** Walks in progress: the queue draining mid-walk is not "settled". */
+  private walks = 0;
   private ready = false;
   private readonly startedAt = performance.now();
   private stopped = false;
@@ -105,7 +108,11 @@ export class Daemon {
     const source = this.deps.openSource();
     this.source = source;
     this.tracker.reset(this.deps.readKernelSeqnum());
-    const walking = this.deps.skipColdplug ? undefined : this.deps.walk();
+    // Devices found are queued as they come (the queue exists by the time
+    // any walk callback can run: start() does not yield before creating it).
+    const seen = new Set<string>();
+    if (!this.deps.skipColdplug) this.walks++;
+    const walking = this.deps.skipColdplug ? undefined : this.deps.walk((e) => this.queueDevice(e, seen));
     // Settle the promise's rejection handling now; it is awaited below.
     walking?.catch(() => undefined);
     const index = this.deps.loadIndex();
@@ -201,24 +208,33 @@ export class Daemon {
   }
 
   /** Walk /sys and queue every distinct modalias. */
+  private queueDevice(e: ColdplugEntry, seen: Set<string>): void {
+    if (seen.has(e.modalias)) return;
+    seen.add(e.modalias);
+    this.busySinceSettled = true;
+    this.queue.submit({ modalias: e.modalias, devpath: e.devpath, origin: 'coldplug' });
+  }
+
+  /** Walk /sys and queue every distinct modalias (as found, when `walking` was started that way). */
   private async coldplug(why: 'start' | 'resync' | 'reload', walking?: Promise<ColdplugResult>): Promise<void> {
     const { log } = this.deps;
-    const r = await (walking ?? this.deps.walk());
+    const seen = new Set<string>();
+    if (walking === undefined) this.walks++;
+    let r: ColdplugResult;
+    try {
+      r = await (walking ?? this.deps.walk((e) => this.queueDevice(e, seen)));
+    } finally {
+      this.walks--;
+    }
     this.stats.coldplugs++;
     for (const e of r.errors.slice(0, 5)) log.warn({ path: e.path, code: e.code }, 'coldplug: unreadable entry skipped');
-    const distinct = new Map<string, string>();
-    for (const e of r.entries) if (!distinct.has(e.modalias)) distinct.set(e.modalias, e.devpath);
-    this.busySinceSettled = true;
-    for (const [modalias, devpath] of distinct) this.queue.submit({ modalias, devpath, origin: 'coldplug' });
-    log.info(
-      { why, devices: r.devices, modaliases: r.entries.length, distinct: distinct.size, unreadable: r.errors.length, ms: r.ms },
-      'coldplug',
-    );
+    const distinct = new Set(r.entries.map((e) => e.modalias)).size;
+    log.info({ why, devices: r.devices, modaliases: r.entries.length, distinct, unreadable: r.errors.length, ms: r.ms }, 'coldplug');
     if (!this.queue.busy) this.settled();
   }
 
   private settled(): void {
-    if (!this.busySinceSettled || this.stopped) return;
+    if (!this.busySinceSettled || this.stopped || this.walks > 0) return;
     this.busySinceSettled = false;
     const c = this.queue.counts;
     this.deps.log.info(

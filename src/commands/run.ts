@@ -67,7 +67,7 @@ export async function runDaemonCommand(args: string[], io: Io): Promise<number> 
         throw new HotplugError('E_SYSTEM', `uevent socket: ${(e as Error).message}`, { cause: e });
       }
     },
-    walk: () => walkSysfs(s.paths.sysfs),
+    walk: (onEntry) => walkSysfs(s.paths.sysfs, onEntry),
     readKernelSeqnum: () => readKernelSeqnum(s.paths.sysfs),
     notifier: new SdNotifier(),
     modulesDir: s.location.modulesDir,

@@ -29,16 +29,20 @@ function modaliasFromUevent(text: string): string | undefined {
   return undefined;
 }
 
-export async function walkSysfs(sysfs: string, concurrency = 32): Promise<ColdplugResult> {
+/**
+ * Walk SYSFS/devices level by level; each device found is also handed to
+ * `onEntry` at once, so that loading can start while the walk goes on.
+ */
+export async function walkSysfs(sysfs: string, onEntry?: (e: ColdplugEntry) => void, concurrency = 32): Promise<ColdplugResult> {
   const t0 = performance.now();
   const root = join(sysfs, 'devices');
+  const prefix = sysfs.replace(/\/+$/, '').length;
   const errors: { path: string; code: string }[] = [];
-  const deviceDirs: string[] = [];
-  const dirs: string[] = [root];
-  // Breadth-first listing, `concurrency` directories at a time.
+  const entries: ColdplugEntry[] = [];
+  let devices = 0;
+  let dirs: string[] = [root];
   while (dirs.length > 0) {
-    const batch = dirs.splice(0, dirs.length);
-    const listed = await mapLimit(batch, concurrency, async (dir) => {
+    const listed = await mapLimit(dirs, concurrency, async (dir) => {
       try {
         return { dir, items: await readdir(dir, { withFileTypes: true }) };
       } catch (e) {
@@ -46,35 +50,42 @@ export async function walkSysfs(sysfs: string, concurrency = 32): Promise<Coldpl
         return { dir, items: [] as Dirent[] };
       }
     });
+    const next: string[] = [];
+    const deviceDirs: string[] = [];
     for (const { dir, items } of listed) {
       for (const d of items) {
-        if (d.isDirectory()) dirs.push(join(dir, d.name));
+        if (d.isDirectory()) next.push(join(dir, d.name));
         else if (d.name === 'uevent' && d.isFile()) deviceDirs.push(dir);
       }
     }
+    devices += deviceDirs.length;
+    const found = await mapLimit(deviceDirs, concurrency, (dir) => readModalias(dir, errors));
+    found.forEach((modalias, i) => {
+      if (modalias === null) return;
+      const e = { devpath: deviceDirs[i]!.slice(prefix), modalias };
+      entries.push(e);
+      onEntry?.(e);
+    });
+    dirs = next;
   }
-  const found = await mapLimit(deviceDirs, concurrency, async (dir): Promise<ColdplugEntry | null> => {
-    let modalias: string | undefined;
+  return { devices, entries, errors, ms: Math.round((performance.now() - t0) * 10) / 10 };
+}
+
+/** MODALIAS of one device: its uevent file, else its modalias file; null when it has none. */
+async function readModalias(dir: string, errors: { path: string; code: string }[]): Promise<string | null> {
+  let modalias: string | undefined;
+  try {
+    modalias = modaliasFromUevent(await readFile(join(dir, 'uevent'), 'latin1'));
+  } catch (e) {
+    errors.push({ path: join(dir, 'uevent'), code: (e as NodeJS.ErrnoException).code ?? 'EIO' });
+  }
+  if (modalias === undefined) {
     try {
-      modalias = modaliasFromUevent(await readFile(join(dir, 'uevent'), 'latin1'));
+      modalias = (await readFile(join(dir, 'modalias'), 'latin1')).replace(/\n$/, '');
     } catch (e) {
-      errors.push({ path: join(dir, 'uevent'), code: (e as NodeJS.ErrnoException).code ?? 'EIO' });
+      const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+      if (code !== 'ENOENT') errors.push({ path: join(dir, 'modalias'), code });
     }
-    if (modalias === undefined) {
-      try {
-        modalias = (await readFile(join(dir, 'modalias'), 'latin1')).replace(/\n$/, '');
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
-        if (code !== 'ENOENT') errors.push({ path: join(dir, 'modalias'), code });
-      }
-    }
-    if (modalias === undefined || modalias === '') return null;
-    return { devpath: dir.slice(sysfs.replace(/\/+$/, '').length), modalias };
-  });
-  return {
-    devices: deviceDirs.length,
-    entries: found.filter((e): e is ColdplugEntry => e !== null),
-    errors,
-    ms: Math.round((performance.now() - t0) * 10) / 10,
-  };
+  }
+  return modalias === undefined || modalias === '' ? null : modalias;
 }
