@@ -49,14 +49,20 @@ async function child(mode: string, dir: string, meta: string): Promise<void> {
     return;
   }
   if (mode === 'memory') {
-    gc?.();
-    const before = process.memoryUsage();
+    // Full collections with turns of the event loop between, so that freed
+    // ArrayBuffers are released before memory is read.
+    const settle = async (): Promise<NodeJS.MemoryUsage> => {
+      for (let i = 0; i < 4; i++) {
+        gc?.();
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return process.memoryUsage();
+    };
+    const before = await settle();
     const index = loadIndex({ modulesDir: dir, configDirs: [], cmdline: '' });
-    gc?.();
-    const loaded = process.memoryUsage();
+    const loaded = await settle();
     for (const q of readFileSync(join(FIXTURE, 'corpus.txt'), 'latin1').split('\n')) index.lookup(q);
-    gc?.();
-    const after = process.memoryUsage();
+    const after = await settle();
     const mb = (m: NodeJS.MemoryUsage, b: NodeJS.MemoryUsage): number => (m.heapUsed + m.arrayBuffers - b.heapUsed - b.arrayBuffers) / 1048576;
     process.stdout.write(JSON.stringify({ loaded: mb(loaded, before), afterCorpus: mb(after, before), dfa: index.matcherStats() }));
   }

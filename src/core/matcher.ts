@@ -63,6 +63,8 @@ const SMALL_SET = 16;
 const DIRECT_MAX = 8;
 /** ...until they have been met this many times since the last cache flush. */
 const HOT_AFTER = 4;
+/** Injection points whose direct-match parts are kept (and literal nodes whose accepted values are). */
+const DIRECT_CACHE_MAX = 2048;
 
 interface DirectParts {
   /** null: too many patterns here, always a group. */
@@ -296,6 +298,8 @@ export class Matcher {
   private matchDirect(lit: number, key: string, from: number): boolean {
     let d = this.direct.get(lit);
     if (d === undefined) {
+      // Bounded like the DFA cache: a huge key set must not grow memory.
+      if (this.direct.size >= DIRECT_CACHE_MAX) this.direct.clear();
       d = { parts: this.wildCount(lit, DIRECT_MAX) <= DIRECT_MAX ? this.wildParts(lit) : null, seen: 0 };
       this.direct.set(lit, d);
     }
@@ -583,6 +587,7 @@ export class Matcher {
       for (let v = this.valueStart[n]!; v < this.valueStart[n + 1]!; v++) out.push(this.values[v]!);
     }
     const r = out.length === 0 ? EMPTY : sortUnique(out);
+    if (this.literalAccepts.size >= DIRECT_CACHE_MAX) this.literalAccepts.clear();
     this.literalAccepts.set(lit, r);
     return r;
   }
