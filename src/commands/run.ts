@@ -75,20 +75,28 @@ export async function runDaemonCommand(args: string[], io: Io): Promise<number> 
     resyncIntervalMs: Number(resyncRaw),
     skipColdplug: values['skip-coldplug'] === true,
   });
-  await daemon.start();
-  return new Promise<number>((resolve) => {
+  // Handlers first: a signal that arrives while start() runs must not take
+  // its default action (SIGHUP would kill the process); it waits for start().
+  let started: Promise<void> = Promise.resolve();
+  const done = new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: string): void => {
       if (stopping) return;
       stopping = true;
       s.log.info({ signal }, 'stopping');
-      void daemon.stop().then(() => {
-        s.log.flush();
-        resolve(EXIT.OK);
-      });
+      void started
+        .catch(() => undefined)
+        .then(() => daemon.stop())
+        .then(() => {
+          s.log.flush();
+          resolve(EXIT.OK);
+        });
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', () => void daemon.reload());
+    process.on('SIGHUP', () => void started.then(() => daemon.reload()).catch(() => undefined));
   });
+  started = daemon.start();
+  await started;
+  return done;
 }
