@@ -147,10 +147,6 @@ export class LoadQueue {
     for (const [name, state] of this.kernel.loadedModules()) if (state !== 'going') this.present.add(name);
   }
 
-  isPresent(name: string): boolean {
-    return this.present.has(name);
-  }
-
   private async pump(): Promise<void> {
     this.running = true;
     try {
