@@ -122,21 +122,9 @@ export class Matcher {
   private nSeeds = 0;
   private stack = new Uint32Array(256);
 
-  // Parts come from TrieBuilder.finish.
-  constructor(
-    parts: {
-      edgeStart: Uint32Array;
-      edgeToken: Uint32Array;
-      edgeTarget: Uint32Array;
-      isStar: Uint8Array;
-      valueStart: Uint32Array;
-      values: Uint32Array;
-      /** Injection points, when the builder computed them on its way. */
-      injects?: Uint8Array;
-    },
-    classes: ClassTable,
-    maxStates: number,
-  ) {
+  // Parts come from TrieBuilder.finish (with the injection points it
+  // computed on its way) or from fromCompiled.
+  constructor(parts: CompiledTrie & { injects?: Uint8Array }, classes: ClassTable, maxStates: number) {
     this.edgeStart = parts.edgeStart;
     this.edgeToken = parts.edgeToken;
     this.edgeTarget = parts.edgeTarget;
