@@ -16,8 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ModuleIndex } from '../src/core/index.js';
 import { encodeMeta } from '../src/core/meta.js';
-import { indexFromDepmod } from '../src/core/build-index.js';
-import { loadIndex } from '../src/sys/indexfs.js';
+import { depmodParts, loadIndex } from '../src/sys/indexfs.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CACHE = join(ROOT, '.cache');
@@ -114,14 +113,7 @@ async function main(): Promise<void> {
   const harness = join(CACHE, 'kmod-lookup');
   execFileSync('gcc', ['-O2', '-o', harness, join(ROOT, 'test/conformance/kmod-lookup.c'), '-lkmod']);
   const metaFile = join(CACHE, 'bench-meta.pb');
-  const parts = indexFromDepmod({
-    dir,
-    alias: readFileSync(join(dir, 'modules.alias'), 'latin1'),
-    dep: readFileSync(join(dir, 'modules.dep'), 'latin1'),
-    builtin: readFileSync(join(dir, 'modules.builtin'), 'latin1'),
-    softdep: readFileSync(join(dir, 'modules.softdep'), 'latin1'),
-    builtinModinfo: readFileSync(join(dir, 'modules.builtin.modinfo'), 'latin1'),
-  });
+  const parts = depmodParts(dir);
   const { writeFileSync } = await import('node:fs');
   writeFileSync(metaFile, await encodeMeta(parts));
 

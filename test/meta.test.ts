@@ -1,26 +1,17 @@
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
-import { indexFromDepmod } from '../src/core/build-index.js';
+import { depmodParts } from '../src/sys/indexfs.js';
 import { ModuleIndex } from '../src/core/index.js';
 import { decodeMeta, encodeMeta } from '../src/core/meta.js';
 import { type HotplugError } from '../src/errors.js';
 import { FIXTURE_DIR, fixtureLines } from './helpers.js';
-import { readFileSync } from 'node:fs';
 
 const monogonSchema = fileURLToPath(new URL('./fixtures/monogon/meta.proto', import.meta.url));
 const MonogonMeta = protobuf.loadSync(monogonSchema).lookupType('osbase.kmod.spec.Meta');
 
 function fixtureParts() {
-  const read = (f: string): string => readFileSync(`${FIXTURE_DIR}/${f}`, 'latin1');
-  return indexFromDepmod({
-    dir: FIXTURE_DIR,
-    alias: read('modules.alias'),
-    dep: read('modules.dep'),
-    builtin: read('modules.builtin'),
-    softdep: read('modules.softdep'),
-    builtinModinfo: read('modules.builtin.modinfo'),
-  });
+  return depmodParts(FIXTURE_DIR);
 }
 
 function codeOf(f: () => unknown): string | undefined {

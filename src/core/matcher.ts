@@ -157,11 +157,6 @@ export class Matcher {
     return b.finish(classes, maxStates);
   }
 
-  /** @internal used by TrieBuilder.finish */
-  static fromParts(parts: ConstructorParameters<typeof Matcher>[0], classes: ClassTable, maxStates: number): Matcher {
-    return new Matcher(parts, classes, maxStates);
-  }
-
   /** Values of every pattern matching `key` (a byte string), ascending. */
   match(key: string): readonly number[] {
     if (this.setLen.length >= this.maxStates) {
@@ -894,7 +889,7 @@ export class TrieBuilder {
       for (let i = lo; i < hi; i++) if (i === lo || raw[i] !== raw[i - 1]) values[w++] = raw[i]!;
     }
     uniqStart[nodes] = w;
-    return Matcher.fromParts(
+    return new Matcher(
       { edgeStart, edgeToken, edgeTarget, isStar, valueStart: uniqStart, values: values.slice(0, w), injects },
       classes,
       maxStates,
