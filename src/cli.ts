@@ -1,59 +1,24 @@
 #!/usr/bin/env node
 /**
- * hotplugd command line: dispatch to the commands in src/commands/.
+ * hotplugd's entry point. For `run`, the daemon's signals are caught before
+ * anything else is imported (signals.ts imports nothing): a SIGHUP during
+ * start-up waits for the daemon instead of killing the process. Everything
+ * else loads after that.
  */
-import { buildMetaCommand } from './commands/build-meta.js';
-import { type Io, runCommand } from './commands/common.js';
-import { matchCommand } from './commands/match.js';
-import { EXIT } from './errors.js';
+import { CaughtSignals } from './signals.js';
 
-export const HELP = `Usage: hotplugd COMMAND [FLAGS]
-
-A udev-style hotplug daemon: kernel uevents -> libkmod-exact modalias matching
--> serialized finit_module loads, one structured record per load.
-
-Commands:
-  run          the daemon: listen for uevents, coldplug /sys, load modules
-  coldplug     walk /sys once and print what would be loaded (--dry-run)
-  match        which modules serve a MODALIAS (as modprobe -R)
-  build-meta   build a Monogon-compatible meta.pb from a tree of .ko files
-
-"hotplugd COMMAND --help" describes each command and its exit codes.
-Exit codes: 0 success, 1 nothing matched (match), 100 usage error,
-111 system error (index unreadable, cannot load modules, ...).
-`;
-
-type Command = (args: string[], io: Io) => Promise<number>;
-
-const commands: Record<string, () => Promise<Command>> = {
-  match: async () => matchCommand,
-  'build-meta': async () => buildMetaCommand,
-  run: async () => (await import('./commands/run.js')).runDaemonCommand,
-  coldplug: async () => (await import('./commands/coldplug.js')).coldplugCommand,
-};
-
-export async function main(argv: string[], io: Io): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    io.stdout.write(HELP);
-    return name === undefined ? EXIT.USAGE : EXIT.OK;
+const signals = process.argv[2] === 'run' ? new CaughtSignals() : undefined;
+const { main } = await import('./main.js');
+const io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
+try {
+  const code = await main(process.argv.slice(2), io, signals);
+  process.exitCode = code;
+  if (signals !== undefined) {
+    // The daemon closed what it opened; should anything still hold the event
+    // loop (a read stuck in the kernel), do not outlive the answer by more than a second.
+    setTimeout(() => process.exit(code), 1000).unref();
   }
-  const load = commands[name];
-  if (!load) {
-    io.stderr.write(`hotplugd: unknown command "${name}" (see hotplugd --help)\n`);
-    return EXIT.USAGE;
-  }
-  const cmd = await load();
-  return runCommand(io, () => cmd(rest, io));
+} catch (e) {
+  process.stderr.write(`hotplugd: internal error: ${String(e)}\n`);
+  process.exitCode = 111;
 }
-
-const io: Io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
-main(process.argv.slice(2), io).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e: unknown) => {
-    process.stderr.write(`hotplugd: internal error: ${String(e)}\n`);
-    process.exitCode = EXIT.SYSTEM;
-  },
-);

@@ -2,23 +2,45 @@
  * The daemon: uevent listener and coldplug feeding the load queue, with loss
  * detection, resync, systemd notification and reload. Every system resource
  * arrives through DaemonDeps, so tests drive it with fakes or the real ones.
+ *
+ * Lifecycle contract:
+ * - start() binds the socket, starts the walk, loads the index; on any failure
+ *   it closes what it opened, aborts the walk and rejects (the caller exits
+ *   111); READY=1 is sent only after a successful start and never after
+ *   STOPPING=1;
+ * - one walk at a time (start, resync, reload share one Serial and so one fd
+ *   budget: the walk's own concurrency bound); walk requests that arrive
+ *   during a walk merge into one more;
+ * - one reload at a time; SIGHUPs during a reload merge into one more; a
+ *   reload chooses the index source again (DaemonDeps.loadIndex does), and a
+ *   failed reload keeps the old index and says why;
+ * - stop() aborts a walk in progress at once, lets the load in flight finish;
+ * - a uevent socket that stops working is fatal (`fatal` resolves): a deaf
+ *   daemon must not keep feeding the watchdog.
  */
 import { type ModuleIndex } from './core/index.js';
 import { type Kernel } from './core/kernel.js';
 import { type Log, LoadQueue } from './core/queue.js';
 import { parseUevent, SeqnumTracker } from './core/uevent.js';
+import { RejectLog, Serial, SettleTracker } from './daemon-state.js';
+import { HotplugError } from './errors.js';
 import { type ColdplugEntry, type ColdplugResult } from './sys/coldplug.js';
 import { type UeventSource } from './sys/netlink.js';
 import { type Notifier } from './sys/notify.js';
 
 export interface DaemonDeps {
   log: Log;
+  /** Reads the index; called at start and at every reload (the source is chosen each time). */
   loadIndex: () => ModuleIndex;
   kernel: Kernel;
   /** Opens and binds the uevent socket (before the walk: no event can fall between). */
   openSource: () => UeventSource;
-  /** Walks /sys; each device found is passed to onEntry as soon as it is read. */
-  walk: (onEntry?: (e: ColdplugEntry) => void) => Promise<ColdplugResult>;
+  /**
+   * Walks /sys; each device found is passed to onEntry as soon as it is read.
+   * When `signal` aborts, the walk should stop early (the daemon stops waiting
+   * for it at once either way).
+   */
+  walk: (onEntry: (e: ColdplugEntry) => void, signal: AbortSignal) => Promise<ColdplugResult>;
   /** /sys/kernel/uevent_seqnum, or undefined when unreadable. */
   readKernelSeqnum: () => bigint | undefined;
   notifier: Notifier;
@@ -27,63 +49,56 @@ export interface DaemonDeps {
   watchdogUsec?: number | undefined;
   /** Minimum time between two resync walks. */
   resyncIntervalMs?: number;
-  /** How often to compare the last SEQNUM seen with the kernel's. */
+  /** How often to compare the last SEQNUM seen with the kernel's (and check the socket still works). */
   quietCheckMs?: number;
+  /** Least time between two `settled` records that report no change. */
+  settleIntervalMs?: number;
   /** Do not walk at start (an initramfs already did); resyncs still walk. */
   skipColdplug?: boolean;
 }
 
-/** Rejected-message logging: the first few of each reason per minute, then a count. */
-class RejectLog {
-  private window = 0;
-  private readonly counts = new Map<string, number>();
-  total = 0;
-  constructor(
-    private readonly log: Log,
-    private readonly perMinute = 10,
-  ) {}
+type Phase = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
+type WalkWhy = 'start' | 'resync' | 'reload';
 
-  add(reason: string, port: number): void {
-    this.total++;
-    const minute = Math.floor(Date.now() / 60000);
-    if (minute !== this.window) this.flush(minute);
-    const n = (this.counts.get(reason) ?? 0) + 1;
-    this.counts.set(reason, n);
-    if (n <= this.perMinute) this.log.warn({ reason, senderPort: port, rejected: this.total }, 'uevent rejected');
-  }
-
-  private flush(minute: number): void {
-    for (const [reason, n] of this.counts) {
-      if (n > this.perMinute) this.log.warn({ reason, suppressed: n - this.perMinute }, 'uevents rejected (summary)');
-    }
-    this.counts.clear();
-    this.window = minute;
-  }
-}
+const ABORTED: unique symbol = Symbol('aborted');
 
 export class Daemon {
   private q: LoadQueue | undefined;
   private idx: ModuleIndex | undefined;
   private source: UeventSource | undefined;
+  private phase: Phase = 'new';
   private readonly tracker = new SeqnumTracker();
   private readonly rejects: RejectLog;
-  private timers: NodeJS.Timeout[] = [];
+  private readonly settle: SettleTracker;
+  private readonly abort = new AbortController();
+  private readonly aborted: Promise<typeof ABORTED>;
+  private readonly timers: NodeJS.Timeout[] = [];
+  /** Why the next walk runs (requests merged while one runs). */
+  private readonly walkReasons = new Set<WalkWhy>();
+  private readonly walks: Serial<void>;
+  private readonly reloads: Serial<boolean>;
   private lastResync = -Infinity;
-  private resyncRunning = false;
-  private resyncPending = false;
   private resyncTimer: NodeJS.Timeout | undefined;
+  /** Kernel seqnum seen at the previous quiet check, when ours was behind it. */
   private checkpoint: bigint | undefined;
-  private busySinceSettled = false;
-  /** Walks in progress: the queue draining mid-walk is not "settled". */
-  private walks = 0;
-  private ready = false;
   private readonly startedAt = performance.now();
-  private stopped = false;
+  private fatalResolve!: (e: HotplugError) => void;
+  /** Resolves when the daemon cannot go on (its uevent socket stopped working); the caller exits non-zero. */
+  readonly fatal: Promise<HotplugError>;
   /** Counters for the settled record and tests. */
-  readonly stats = { events: 0, adds: 0, rejected: 0, lost: 0n, resyncs: 0, coldplugs: 0 };
+  readonly stats = { events: 0, adds: 0, rejected: 0, lost: 0n, resyncs: 0, coldplugs: 0, reloads: 0 };
 
   constructor(private readonly deps: DaemonDeps) {
     this.rejects = new RejectLog(deps.log);
+    this.settle = new SettleTracker(
+      () => this.writeSettled(),
+      () => this.q !== undefined && !this.q.busy && !this.walks.running,
+      deps.settleIntervalMs ?? 1000,
+    );
+    this.aborted = new Promise((resolve) => this.abort.signal.addEventListener('abort', () => resolve(ABORTED), { once: true }));
+    this.walks = new Serial(() => this.walkOnce());
+    this.reloads = new Serial(() => this.reloadOnce());
+    this.fatal = new Promise((resolve) => (this.fatalResolve = resolve));
   }
 
   /** The load queue (exists once start() has loaded the index). */
@@ -92,9 +107,12 @@ export class Daemon {
     return this.q;
   }
 
-  private get index(): ModuleIndex {
-    if (this.idx === undefined) throw new Error('daemon not started');
-    return this.idx;
+  get running(): boolean {
+    return this.phase === 'running';
+  }
+
+  private get stopping(): boolean {
+    return this.phase === 'stopping' || this.phase === 'stopped';
   }
 
   /**
@@ -102,34 +120,43 @@ export class Daemon {
    * (file reads on libuv's threads) runs while the index loads (JavaScript on
    * this one): the socket is bound first, and no message is read before the
    * handler is in place, since nothing yields to the event loop in between.
+   * Rejects (after closing everything) when start-up fails; resolves without
+   * READY=1 when stop() came first.
    */
   async start(): Promise<void> {
+    if (this.phase !== 'new') throw new Error(`start() called when ${this.phase}`);
+    this.phase = 'starting';
+    try {
+      await this.startUp();
+    } catch (e) {
+      this.shutdown();
+      this.phase = 'stopped';
+      throw e;
+    }
+  }
+
+  private async startUp(): Promise<void> {
     const { log } = this.deps;
     const source = this.deps.openSource();
     this.source = source;
     this.tracker.reset(this.deps.readKernelSeqnum());
-    // Devices found are queued as they come (the queue exists by the time
-    // any walk callback can run: start() does not yield before creating it).
-    const seen = new Set<string>();
-    if (!this.deps.skipColdplug) this.walks++;
-    const walking = this.deps.skipColdplug ? undefined : this.deps.walk((e) => this.queueDevice(e, seen));
-    // Settle the promise's rejection handling now; it is awaited below.
-    walking?.catch(() => undefined);
+    // The first walk starts before the index loads; devices it finds are
+    // queued as they come (the queue exists by the time any walk callback can
+    // run: nothing below yields before creating it).
+    const walking = this.deps.skipColdplug ? undefined : this.walkNow('start');
+    walking?.catch(() => undefined); // awaited below; settled here so a failed index load leaves no unhandled rejection
     const index = this.deps.loadIndex();
     this.idx = index;
     this.q = new LoadQueue({ index, kernel: this.deps.kernel, log, modulesDir: this.deps.modulesDir });
-    this.q.onIdle = () => this.settled();
+    this.q.onIdle = () => this.drained();
     log.info({ ...source.info, kernel: this.deps.kernel.kind, index: index.source, ...index.stats() }, 'listening');
     for (const p of source.info.problems) log.warn({ problem: p }, 'uevent socket');
     source.onMessage((msg, port) => this.onMessage(msg, port));
-    source.onError((err) => {
-      const code = (err as NodeJS.ErrnoException).code;
-      log.error({ err, code }, 'uevent socket error');
-      if (code === 'ENOBUFS') this.lost(1n, 'ENOBUFS');
-    });
+    source.onError((err) => this.onSourceError(err));
     if (walking === undefined) log.info({ why: 'start' }, 'coldplug skipped');
-    else await this.coldplug('start', walking);
-    this.ready = true;
+    else await walking;
+    if (this.phase !== 'starting') return; // stop() came first: no READY=1
+    this.phase = 'running';
     this.deps.notifier.notify(`READY=1\nSTATUS=coldplug queued: ${this.queue.counts.requests} requests`);
     const wd = this.deps.watchdogUsec;
     if (wd !== undefined && wd > 0) {
@@ -137,9 +164,11 @@ export class Daemon {
     }
     this.timers.push(setInterval(() => this.quietCheck(), this.deps.quietCheckMs ?? 2000));
     for (const t of this.timers) t.unref();
+    this.drained();
   }
 
   private onMessage(msg: Buffer, port: number): void {
+    if (this.stopping) return;
     this.stats.events++;
     if (port !== 0) {
       this.stats.rejected++;
@@ -157,13 +186,30 @@ export class Daemon {
     if (gap > 0n) this.lost(gap, 'seqnum gap');
     if (ev.action === 'add' && ev.modalias !== undefined && ev.modalias !== '') {
       this.stats.adds++;
-      this.busySinceSettled = true;
+      this.settle.touch();
       this.queue.submit({ modalias: ev.modalias, devpath: ev.devpath, seqnum: ev.seqnum, origin: 'uevent' });
     }
   }
 
+  private onSourceError(err: Error): void {
+    const code = (err as NodeJS.ErrnoException).code;
+    this.deps.log.error({ err, code }, 'uevent socket error');
+    if (code === 'ENOBUFS') this.lost(1n, 'ENOBUFS');
+    this.checkSource();
+  }
+
+  /** A socket the add-on closed (after a poll error) hears nothing: fatal, so that systemd restarts us. */
+  private checkSource(): void {
+    if (this.stopping || this.source === undefined || this.source.alive()) return;
+    const e = new HotplugError('E_SYSTEM', 'the uevent socket stopped working: no device events can be received');
+    this.deps.log.error({ code: e.code }, 'uevent socket closed');
+    for (const t of this.timers) clearInterval(t); // no more WATCHDOG=1
+    this.fatalResolve(e);
+  }
+
   /** A quiet socket whose last SEQNUM stays behind the kernel's lost the tail of a burst. */
   private quietCheck(): void {
+    this.checkSource();
     const k = this.deps.readKernelSeqnum();
     if (k === undefined) return;
     const latest = this.tracker.latest ?? 0n;
@@ -180,62 +226,60 @@ export class Daemon {
     this.scheduleResync();
   }
 
+  /** A resync walk, at most one per resync interval; requests meanwhile merge. */
   private scheduleResync(): void {
-    if (this.stopped) return;
-    if (this.resyncRunning || this.resyncTimer !== undefined) {
-      this.resyncPending = true;
-      return;
-    }
+    if (this.stopping || this.resyncTimer !== undefined) return;
     const wait = Math.max(0, this.lastResync + (this.deps.resyncIntervalMs ?? 2000) - performance.now());
     this.resyncTimer = setTimeout(() => {
       this.resyncTimer = undefined;
-      void this.resync();
+      this.lastResync = performance.now();
+      this.stats.resyncs++;
+      void this.walkNow('resync');
     }, wait);
   }
 
-  private async resync(): Promise<void> {
-    if (this.stopped) return;
-    this.resyncRunning = true;
-    this.resyncPending = false;
-    this.lastResync = performance.now();
-    this.stats.resyncs++;
-    try {
-      await this.coldplug('resync');
-    } finally {
-      this.resyncRunning = false;
-      if (this.resyncPending) this.scheduleResync();
-    }
+  /** Request a walk: runs now, or once more after the one in progress (requests merge). */
+  private walkNow(why: WalkWhy): Promise<void> {
+    this.walkReasons.add(why);
+    return this.walks.run();
   }
 
-  /** Walk /sys and queue every distinct modalias. */
-  private queueDevice(e: ColdplugEntry, seen: Set<string>): void {
-    if (seen.has(e.modalias)) return;
-    seen.add(e.modalias);
-    this.busySinceSettled = true;
-    this.queue.submit({ modalias: e.modalias, devpath: e.devpath, origin: 'coldplug' });
-  }
-
-  /** Walk /sys and queue every distinct modalias (as found, when `walking` was started that way). */
-  private async coldplug(why: 'start' | 'resync' | 'reload', walking?: Promise<ColdplugResult>): Promise<void> {
+  /** One walk of /sys, queueing every distinct modalias as it is found. */
+  private async walkOnce(): Promise<void> {
+    const why: WalkWhy = this.walkReasons.has('reload') ? 'reload' : this.walkReasons.has('start') ? 'start' : 'resync';
+    this.walkReasons.clear();
+    if (this.stopping) return;
     const { log } = this.deps;
     const seen = new Set<string>();
-    if (walking === undefined) this.walks++;
-    let r: ColdplugResult;
+    const onEntry = (e: ColdplugEntry): void => {
+      if (this.stopping || seen.has(e.modalias)) return;
+      seen.add(e.modalias);
+      this.settle.touch();
+      this.queue.submit({ modalias: e.modalias, devpath: e.devpath, origin: 'coldplug' });
+    };
+    let r: ColdplugResult | typeof ABORTED;
     try {
-      r = await (walking ?? this.deps.walk((e) => this.queueDevice(e, seen)));
-    } finally {
-      this.walks--;
+      r = await Promise.race([this.deps.walk(onEntry, this.abort.signal), this.aborted]);
+    } catch (e) {
+      if (this.stopping) return;
+      log.error({ err: e, why }, 'coldplug walk failed');
+      return;
     }
+    if (r === ABORTED || this.stopping) return;
     this.stats.coldplugs++;
     for (const e of r.errors.slice(0, 5)) log.warn({ path: e.path, code: e.code }, 'coldplug: unreadable entry skipped');
-    const distinct = new Set(r.entries.map((e) => e.modalias)).size;
-    log.info({ why, devices: r.devices, modaliases: r.entries.length, distinct, unreadable: r.errors.length, ms: r.ms }, 'coldplug');
-    if (!this.queue.busy) this.settled();
+    log.info({ why, devices: r.devices, modaliases: r.entries.length, distinct: seen.size, unreadable: r.errors.length, ms: r.ms }, 'coldplug');
+    // The queue may have drained during the walk: check once the walk is over.
+    setImmediate(() => this.drained());
   }
 
-  private settled(): void {
-    if (!this.busySinceSettled || this.stopped || this.walks > 0) return;
-    this.busySinceSettled = false;
+  private drained(): void {
+    if (this.stopping || this.q === undefined || this.q.busy || this.walks.running) return;
+    const c = this.q.counts;
+    this.settle.drained({ loaded: c.loaded, failed: c.failed, skipped: c.skipped, blacklisted: c.blacklisted, wouldLoad: c.wouldLoad });
+  }
+
+  private writeSettled(): void {
     const c = this.queue.counts;
     this.deps.log.info(
       {
@@ -249,11 +293,21 @@ export class Daemon {
       },
       'settled',
     );
-    if (this.ready) this.deps.notifier.notify(`STATUS=settled: ${c.loaded} loaded, ${c.failed} failed, ${c.wouldLoad} would load`);
+    if (this.phase === 'running') this.deps.notifier.notify(`STATUS=settled: ${c.loaded} loaded, ${c.failed} failed, ${c.wouldLoad} would load`);
   }
 
-  /** SIGHUP: reload index and configuration; keep the old ones if the new cannot be read. */
-  async reload(): Promise<boolean> {
+  /**
+   * SIGHUP: reload index and configuration, then walk /sys again. One at a
+   * time; calls during a reload merge into one more. Resolves false when the
+   * new index could not be read (the old one stays) or the daemon is not running.
+   */
+  reload(): Promise<boolean> {
+    if (this.phase !== 'running') return Promise.resolve(false);
+    return this.reloads.run();
+  }
+
+  private async reloadOnce(): Promise<boolean> {
+    if (this.phase !== 'running') return false;
     const { log } = this.deps;
     this.deps.notifier.notify('RELOADING=1');
     let next: ModuleIndex;
@@ -261,13 +315,15 @@ export class Daemon {
       next = this.deps.loadIndex();
     } catch (e) {
       log.error({ err: e, code: (e as { code?: string }).code }, 'reload failed; keeping the current index');
-      this.deps.notifier.notify('READY=1');
+      if (this.phase === 'running') this.deps.notifier.notify('READY=1');
       return false;
     }
-    const before = this.index.stats();
+    if (this.phase !== 'running') return false;
+    const before = this.idx!.stats();
     const after = next.stats();
     this.idx = next;
     this.queue.reload(next);
+    this.stats.reloads++;
     log.info(
       {
         index: next.source,
@@ -279,21 +335,39 @@ export class Daemon {
       },
       'reloaded',
     );
-    await this.coldplug('reload');
-    this.deps.notifier.notify('READY=1');
+    await this.walkNow('reload');
+    if (this.phase === 'running') this.deps.notifier.notify('READY=1');
     return true;
   }
 
-  /** SIGTERM: stop listening, let the load in flight finish. */
+  /** SIGTERM: stop listening, abort a walk in progress, let the load in flight finish. */
   async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
+    if (this.stopping || this.phase === 'new') {
+      this.phase = 'stopped';
+      return;
+    }
+    this.phase = 'stopping';
     this.deps.notifier.notify('STOPPING=1');
-    for (const t of this.timers) clearInterval(t);
-    if (this.resyncTimer) clearTimeout(this.resyncTimer);
-    this.source?.close();
+    this.shutdown();
     const dropped = this.q ? await this.q.stop() : 0;
     this.deps.log.info({ dropped, ...this.q?.counts }, 'stopped');
     this.deps.notifier.close();
+    this.phase = 'stopped';
+  }
+
+  /** Close everything start() opened; safe to call more than once. */
+  private shutdown(): void {
+    this.abort.abort();
+    for (const t of this.timers) clearInterval(t);
+    if (this.resyncTimer) clearTimeout(this.resyncTimer);
+    this.resyncTimer = undefined;
+    this.settle.cancel();
+    const source = this.source;
+    this.source = undefined;
+    try {
+      source?.close();
+    } catch {
+      // already closed by the add-on
+    }
   }
 }

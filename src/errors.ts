@@ -20,7 +20,7 @@ export class HotplugError extends Error {
   readonly file: string | undefined;
 
   constructor(code: ErrorCode, message: string, options: { file?: string; cause?: unknown } = {}) {
-    super(options.file !== undefined ? `${options.file}: ${message}` : message, { cause: options.cause });
+    super(printable(options.file !== undefined ? `${options.file}: ${message}` : message), { cause: options.cause });
     this.name = 'HotplugError';
     this.code = code;
     this.file = options.file;
@@ -38,3 +38,12 @@ export const EXIT = {
   USAGE: 100,
   SYSTEM: 111,
 } as const;
+
+/**
+ * Text safe for one line on a terminal or in the journal: control bytes (C0,
+ * DEL, C1), which file names and file contents can carry, become `\xNN`.
+ */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}

@@ -1,6 +1,7 @@
 /** Test doubles for the system seams, and a pino logger whose records tests can read. */
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
+import { type UeventSource } from '../src/sys/netlink.js';
 import { errnoNumber, type Kernel, type LoadOutcome, type LoadRequestForKernel, type ModuleState } from '../src/core/kernel.js';
 
 /** A scriptable kernel: per module, "ok" or an errno name; records every call and the peak concurrency. */
@@ -55,4 +56,25 @@ export function recordingLog(level = 'debug'): Recorded {
   });
   const log = pino({ level, base: null }, sink);
   return { log, records: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
+}
+
+/** A uevent source the test feeds by hand; `dead` simulates the add-on closing the socket. */
+export class FakeUeventSource implements UeventSource {
+  handler: ((msg: Buffer, port: number) => void) | undefined;
+  errorHandler: ((err: Error) => void) | undefined;
+  dead = false;
+  closed = 0;
+  readonly info = { port: 1, fd: undefined, rcvbuf: 0, forced: false, noEnobufs: true, problems: [] };
+  onMessage(h: (msg: Buffer, port: number) => void): void {
+    this.handler = h;
+  }
+  onError(h: (err: Error) => void): void {
+    this.errorHandler = h;
+  }
+  alive(): boolean {
+    return !this.dead;
+  }
+  close(): void {
+    this.closed++;
+  }
 }

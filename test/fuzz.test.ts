@@ -10,22 +10,12 @@ import { describe, expect, it } from 'vitest';
 import { formatUevent, parseUevent } from '../src/core/uevent.js';
 import { Daemon } from '../src/daemon.js';
 import { loadIndex } from '../src/sys/indexfs.js';
-import { type UeventSource } from '../src/sys/netlink.js';
-import { FakeKernel } from './fakes.js';
+import { FakeKernel, FakeUeventSource } from './fakes.js';
 import { FIXTURE_DIR, rng } from './helpers.js';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
 
-class InjectedSource implements UeventSource {
-  handler: ((msg: Buffer, port: number) => void) | undefined;
-  readonly info = { port: 1, fd: undefined, rcvbuf: 0, forced: false, noEnobufs: true, problems: [] };
-  onMessage(h: (msg: Buffer, port: number) => void): void {
-    this.handler = h;
-  }
-  onError(): void {}
-  close(): void {}
-}
 
 const MODALIASES = ['virtio:d00000001v00001AF4', 'platform:pcspkr', 'pci:v00008086d0000100Esv*', 'usb:v13FDp3940d0150dc00', 'acpi:PNP0C0A:', ''];
 
@@ -80,7 +70,7 @@ describe('fuzzing the uevent path', () => {
   it('feeds 100,000 of them through the daemon listener: it keeps running and memory stays bounded', async () => {
     let lines = 0;
     const log = pino({ level: 'debug' }, new Writable({ write: (_c, _e, cb) => (lines++, cb()) }));
-    const source = new InjectedSource();
+    const source = new FakeUeventSource();
     const kernel = new FakeKernel();
     const daemon = new Daemon({
       log,

@@ -31,6 +31,7 @@ describe('systemd', () => {
       'PrivateTmp=yes',
       'RestrictAddressFamilies=AF_NETLINK AF_UNIX',
       'CapabilityBoundingSet=CAP_SYS_MODULE CAP_NET_ADMIN',
+      'LimitNOFILE=256',
     ]) {
       expect(unit).toContain(`\n${line}\n`);
     }

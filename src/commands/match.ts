@@ -2,7 +2,7 @@
  * `hotplugd match`: which modules serve a MODALIAS, as `modprobe -R` answers.
  */
 import { createInterface } from 'node:readline';
-import { EXIT } from '../errors.js';
+import { EXIT, printable } from '../errors.js';
 import { type ModuleIndex } from '../core/index.js';
 import { loadOrder } from '../core/plan.js';
 import { loadIndex } from '../sys/indexfs.js';
@@ -100,6 +100,6 @@ export function summarizeWarnings(index: ModuleIndex): string[] {
   }
   return [...byFile].map(
     ([file, { count, first }]) =>
-      `${file}: ${count} line${count === 1 ? '' : 's'} not used (first${first.line > 0 ? ` at line ${first.line}` : ''}: ${first.problem})`,
+      printable(`${file}: ${count} line${count === 1 ? '' : 's'} not used (first${first.line > 0 ? ` at line ${first.line}` : ''}: ${first.problem})`),
   );
 }

@@ -6,6 +6,7 @@ import { EXIT, HotplugError } from '../errors.js';
 import { walkSysfs } from '../sys/coldplug.js';
 import { loadIndex } from '../sys/indexfs.js';
 import { NetlinkUeventSource } from '../sys/netlink.js';
+import { CaughtSignals, type SignalSource } from '../signals.js';
 import { SdNotifier } from '../sys/notify.js';
 import { INDEX_FLAGS, INDEX_HELP, type Io, parseFlags } from './common.js';
 import { parseSize, readKernelSeqnum, setup, SYSTEM_FLAGS, SYSTEM_HELP } from './daemon-setup.js';
@@ -29,20 +30,22 @@ ${INDEX_HELP}
 
 ${SYSTEM_HELP}
 
-Signals: SIGTERM/SIGINT finish the load in flight and exit 0; SIGHUP reloads
-the index and modprobe.d, then walks /sys again.
+Signals: SIGTERM/SIGINT abort a walk in progress, let the load in flight
+finish and exit 0; SIGHUP reloads the index (choosing meta.pb or depmod's
+files again), modprobe.d and the command line, then walks /sys again; SIGHUPs
+during a reload merge into one more; a SIGHUP during start-up waits for it.
 systemd: Type=notify (READY=1, STATUS=, WATCHDOG=1, STOPPING=1).
 Exit codes: 0 stopped by a signal, 100 usage error, 111 system error (index
-missing or corrupt, cannot load with --mode load, socket unavailable).
+missing or corrupt, cannot load with --mode load, socket unavailable or
+stopped working); start-up failures exit at once, without READY=1.
 `;
 
-export async function runDaemonCommand(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseFlags(
+export async function runDaemonCommand(args: string[], io: Io, signals: SignalSource = new CaughtSignals()): Promise<number> {
+  const { values } = parseFlags(
     args,
     { ...INDEX_FLAGS, ...SYSTEM_FLAGS, rcvbuf: { type: 'string' }, 'resync-interval': { type: 'string' }, 'skip-coldplug': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
     false,
   );
-  void positionals;
   if (values.help) {
     io.stdout.write(RUN_HELP);
     return EXIT.OK;
@@ -75,28 +78,38 @@ export async function runDaemonCommand(args: string[], io: Io): Promise<number> 
     resyncIntervalMs: Number(resyncRaw),
     skipColdplug: values['skip-coldplug'] === true,
   });
-  // Handlers first: a signal that arrives while start() runs must not take
-  // its default action (SIGHUP would kill the process); it waits for start().
-  let started: Promise<void> = Promise.resolve();
-  const done = new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (signal: string): void => {
-      if (stopping) return;
-      stopping = true;
+  // SIGTERM stops at once, even during start-up (the walk is aborted); a
+  // SIGHUP during start-up waits for it; SIGHUPs during a reload merge into one more.
+  let started = false;
+  let hupDuringStart = false;
+  const stopped = new Promise<number>((resolve) => {
+    signals.attach((signal) => {
+      if (signal === 'SIGHUP') {
+        if (!started) hupDuringStart = true;
+        else reload();
+        return;
+      }
       s.log.info({ signal }, 'stopping');
-      void started
-        .catch(() => undefined)
-        .then(() => daemon.stop())
-        .then(() => {
-          s.log.flush();
-          resolve(EXIT.OK);
-        });
-    };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', () => void started.then(() => daemon.reload()).catch(() => undefined));
+      void daemon.stop().then(() => resolve(EXIT.OK));
+    });
   });
-  started = daemon.start();
-  await started;
-  return done;
+  const reload = (): void => {
+    daemon.reload().catch((e: unknown) => s.log.error({ err: e }, 'reload failed unexpectedly'));
+  };
+  try {
+    await daemon.start();
+  } catch (e) {
+    await daemon.stop();
+    throw e;
+  }
+  started = true;
+  if (hupDuringStart) reload();
+  const fatal = daemon.fatal.then(async (e) => {
+    await daemon.stop();
+    io.stderr.write(`hotplugd: ${e.message} [${e.code}]\n`);
+    return EXIT.SYSTEM;
+  });
+  const code = await Promise.race([stopped, fatal]);
+  s.log.flush();
+  return code;
 }

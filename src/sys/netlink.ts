@@ -27,6 +27,8 @@ export interface UeventSource {
   /** Messages with the sender's netlink port (0 = the kernel). */
   onMessage(handler: (msg: Buffer, senderPort: number) => void): void;
   onError(handler: (err: Error) => void): void;
+  /** False once the socket no longer receives (the add-on closes it after a poll error). */
+  alive(): boolean;
   close(): void;
   readonly info: SocketInfo;
 }
@@ -121,6 +123,15 @@ export class NetlinkUeventSource implements UeventSource {
 
   onError(handler: (err: Error) => void): void {
     this.sock.on('error', handler);
+  }
+
+  alive(): boolean {
+    try {
+      this.sock.address(); // throws "Netlink socket is closed" once the add-on closed it
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   close(): void {

@@ -1,0 +1,50 @@
+/**
+ * hotplugd command line: dispatch to the commands in src/commands/ (cli.ts
+ * is the entry point that loads this).
+ */
+import { buildMetaCommand } from './commands/build-meta.js';
+import { type Io, runCommand } from './commands/common.js';
+import { matchCommand } from './commands/match.js';
+import { EXIT } from './errors.js';
+import { type SignalSource } from './signals.js';
+
+export const HELP = `Usage: hotplugd COMMAND [FLAGS]
+
+A udev-style hotplug daemon: kernel uevents -> libkmod-exact modalias matching
+-> serialized finit_module loads, one structured record per load.
+
+Commands:
+  run          the daemon: listen for uevents, coldplug /sys, load modules
+  coldplug     walk /sys once and print what would be loaded (--dry-run)
+  match        which modules serve a MODALIAS (as modprobe -R)
+  build-meta   build a Monogon-compatible meta.pb from a tree of .ko files
+
+"hotplugd COMMAND --help" describes each command and its exit codes.
+Exit codes: 0 success, 1 nothing matched (match), 100 usage error,
+111 system error (index unreadable, cannot load modules, ...).
+`;
+
+type Command = (args: string[], io: Io, signals?: SignalSource) => Promise<number>;
+
+const commands: Record<string, () => Promise<Command>> = {
+  match: async () => matchCommand,
+  'build-meta': async () => buildMetaCommand,
+  run: async () => (await import('./commands/run.js')).runDaemonCommand,
+  coldplug: async () => (await import('./commands/coldplug.js')).coldplugCommand,
+};
+
+/** Run one command; `signals` are the daemon's, caught before any import (see signals.ts). */
+export async function main(argv: string[], io: Io, signals?: SignalSource): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    io.stdout.write(HELP);
+    return name === undefined ? EXIT.USAGE : EXIT.OK;
+  }
+  const load = commands[name];
+  if (!load) {
+    io.stderr.write(`hotplugd: unknown command "${name}" (see hotplugd --help)\n`);
+    return EXIT.USAGE;
+  }
+  const cmd = await load();
+  return runCommand(io, () => cmd(rest, io, signals));
+}
