@@ -31,10 +31,12 @@ export function isHotplugError(e: unknown): e is HotplugError {
   return e instanceof HotplugError;
 }
 
-/** Documented exit codes (mdevd's convention): 0 ok, 1 no match, 100 usage, 111 system. */
+/** Documented exit codes (mdevd's convention): 0 ok, 1 no match / a load failed, 100 usage, 111 system. */
 export const EXIT = {
   OK: 0,
   NO_MATCH: 1,
+  /** `coldplug`: the walk was done but at least one module failed to load. */
+  LOAD_FAILED: 1,
   USAGE: 100,
   SYSTEM: 111,
 } as const;

@@ -7,21 +7,26 @@ import { type Io, runCommand } from './commands/common.js';
 import { matchCommand } from './commands/match.js';
 import { EXIT } from './errors.js';
 import { type SignalSource } from './signals.js';
+import { VERSION } from './version.js';
 
 export const HELP = `Usage: hotplugd COMMAND [FLAGS]
+       hotplugd --version
 
 A udev-style hotplug daemon: kernel uevents -> libkmod-exact modalias matching
 -> serialized finit_module loads, one structured record per load.
 
 Commands:
   run          the daemon: listen for uevents, coldplug /sys, load modules
-  coldplug     walk /sys once and print what would be loaded (--dry-run)
+  coldplug     walk /sys once and load what every device needs (--dry-run:
+               only report); exit status 1 when a load failed
   match        which modules serve a MODALIAS (as modprobe -R)
   build-meta   build a Monogon-compatible meta.pb from a tree of .ko files
 
 "hotplugd COMMAND --help" describes each command and its exit codes.
 Exit codes: 0 success, 1 nothing matched (match), 100 usage error,
 111 system error (index unreadable, cannot load modules, ...).
+
+hotplugd ${VERSION}
 `;
 
 type Command = (args: string[], io: Io, signals?: SignalSource) => Promise<number>;
@@ -39,6 +44,10 @@ export async function main(argv: string[], io: Io, signals?: SignalSource): Prom
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     io.stdout.write(HELP);
     return name === undefined ? EXIT.USAGE : EXIT.OK;
+  }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    io.stdout.write(`hotplugd ${VERSION}\n`);
+    return EXIT.OK;
   }
   const load = commands[name];
   if (!load) {

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { writeFileSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -70,6 +70,30 @@ describe('hotplugd CLI', () => {
       expect(r.stdout, cmd).toMatch(/^Usage: hotplugd /);
     }
     expect(cli(['--help']).stdout).toMatch(/Commands:/);
+  });
+
+  it('prints its version, the same as package.json says', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
+    const r = cli(['--version']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(`hotplugd ${version}\n`);
+    expect(cli(['--help']).stdout).toContain(`hotplugd ${version}`);
+  });
+
+  it('coldplug exits 1 when a load failed, 0 when every load would succeed', () => {
+    const sysfs = mkdtempSync(join(tmpdir(), 'hotplugd-sysfs-'));
+    const dev = join(sysfs, 'devices/platform/pcspkr');
+    mkdirSync(dev, { recursive: true });
+    writeFileSync(join(dev, 'uevent'), 'MODALIAS=platform:pcspkr\n');
+    expect(cli(['coldplug', '--dry-run', ...FIX, '--sysfs', sysfs, '--log-format', 'json']).status).toBe(0);
+    // An alias naming a module that modules.dep does not list: no file to load, a failed record.
+    const mods = mkdtempSync(join(tmpdir(), 'hotplugd-mods-'));
+    writeFileSync(join(mods, 'modules.dep'), 'kernel/drivers/other.ko:\n');
+    writeFileSync(join(mods, 'modules.alias'), 'alias platform:pcspkr pcspkr\n');
+    const r = cli(['coldplug', '--dry-run', '--modules-dir', mods, '--config-dir', '/nonexistent', '--cmdline', '', '--sysfs', sysfs, '--log-format', 'json']);
+    expect(r.stdout).toMatch(/"module":"pcspkr".*"result":"failed"/);
+    expect(r.status).toBe(1);
   });
 });
 

@@ -23,8 +23,8 @@ ${INDEX_HELP}
 
 ${SYSTEM_HELP}
 
-Exit codes: 0 done (even when some loads failed: see the records),
-100 usage error, 111 system error.
+Exit codes: 0 done, every load succeeded (or would), 1 done but some loads
+failed (see the "failed" records), 100 usage error, 111 system error.
 `;
 
 export async function coldplugCommand(args: string[], io: Io): Promise<number> {
@@ -49,5 +49,5 @@ export async function coldplugCommand(args: string[], io: Io): Promise<number> {
   await queue.idle();
   s.log.info({ devices: r.devices, modaliases: r.entries.length, distinct: seen.size, unreadable: r.errors.length, ms: r.ms, ...queue.counts }, 'coldplug done');
   s.log.flush();
-  return EXIT.OK;
+  return queue.counts.failed > 0 ? EXIT.LOAD_FAILED : EXIT.OK;
 }
