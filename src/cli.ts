@@ -8,6 +8,11 @@
 import { CaughtSignals } from './signals.js';
 
 const signals = process.argv[2] === 'run' ? new CaughtSignals() : undefined;
+// A reader that went away (`hotplugd match ... | head`) ends the command quietly.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+  throw e;
+});
 const { main } = await import('./main.js');
 const io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
 try {

@@ -6,7 +6,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -80,6 +80,31 @@ describe('hotplugd run start-up', () => {
     await daemon.waitFor((r) => r.msg === 'reloaded', 15_000, 'the reload asked for during start-up');
     daemon.proc.kill('SIGTERM');
     expect(await daemon.exited).toBe(0);
+  });
+});
+
+describe('hotplugd run --demo', () => {
+  it('runs the real daemon in dry-run on the shipped index and says how to make a device event', async () => {
+    const sysfs = fakeSysfs(4);
+    daemon = startDaemon(['--demo', '--sysfs', sysfs, '--config-dir', '/nonexistent']);
+    const demo = await daemon.waitFor((r) => typeof r.msg === 'string' && r.msg.startsWith('demo:'), 15_000, 'the demo hint');
+    expect(demo.try).toBe(`echo add > ${sysfs}/devices/bus0/dev0/uevent`); // the pcspkr device of the fake tree
+    expect(daemon.records.find((r) => r.msg === 'listening')).toMatchObject({ kernel: 'dry-run', index: FIXTURE_DIR });
+    expect(daemon.records.some((r) => r.msg === 'module' && r.module === 'pcspkr' && r.result === 'would-load')).toBe(true);
+    daemon.proc.kill('SIGTERM');
+    expect(await daemon.exited).toBe(0);
+  });
+
+  it('explains a missing index by whether the kernel has module support at all', () => {
+    const r = runSync(['--mode', 'dry-run', '--modules-dir', '/nonexistent', '--cmdline', '']);
+    expect(r.status).toBe(111);
+    if (existsSync('/proc/modules')) {
+      expect(r.stderr).not.toContain('no loadable-module support');
+    } else {
+      // Our CI machines: a kernel without modules.
+      expect(r.stderr).toContain('this kernel has no loadable-module support (/proc/modules is absent)');
+      expect(r.stderr).toContain('hotplugd run --demo');
+    }
   });
 });
 

@@ -27,7 +27,11 @@ export const SYSTEM_HELP = `System:
                       record "would-load"
   --sysfs DIR         sysfs root (default /sys)
   --procfs DIR        procfs root (default /proc)
-  --log-format FMT    json (default when stdout is not a terminal), pretty, auto
+  --log-format FMT    auto (default): one line per record on a terminal, JSON
+                      lines elsewhere; json: JSON lines; pretty: one line per
+                      record. JSON lines carry a syslog priority prefix (<3>
+                      failed, <4> skipped or blacklisted, <6> the rest) when
+                      stdout is the journal ($JOURNAL_STREAM)
   --log-level LEVEL   trace, debug, info (default), warn, error`;
 
 type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;

@@ -2,8 +2,11 @@
  * `hotplugd run`: the daemon.
  */
 import { Daemon } from '../daemon.js';
-import { EXIT, HotplugError } from '../errors.js';
-import { walkSysfs } from '../sys/coldplug.js';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EXIT, HotplugError, isHotplugError } from '../errors.js';
+import { type ColdplugEntry, walkSysfs } from '../sys/coldplug.js';
 import { loadIndex } from '../sys/indexfs.js';
 import { NetlinkUeventSource } from '../sys/netlink.js';
 import { CaughtSignals, type SignalSource } from '../signals.js';
@@ -12,7 +15,7 @@ import { INDEX_FLAGS, INDEX_HELP, type Io, parseFlags } from './common.js';
 import { parseSize, readKernelSeqnum, setup, SYSTEM_FLAGS, SYSTEM_HELP } from './daemon-setup.js';
 import { summarizeWarnings } from './match.js';
 
-export const RUN_HELP = `Usage: hotplugd run [INDEX FLAGS] [SYSTEM FLAGS] [--rcvbuf SIZE] [--resync-interval MS] [--skip-coldplug]
+export const RUN_HELP = `Usage: hotplugd run [INDEX FLAGS] [SYSTEM FLAGS] [--rcvbuf SIZE] [--resync-interval MS] [--skip-coldplug] [--demo]
 
 Listen for kernel uevents (netlink, group 1, kernel senders only), walk
 SYSFS/devices once (coldplug), and load the modules every MODALIAS needs,
@@ -24,6 +27,9 @@ one at a time, dependencies first. One JSON record per module on stdout.
                          events (default 2000)
   --skip-coldplug        do not walk SYSFS at start (an initramfs did it);
                          walks after lost events still happen
+  --demo                 dry-run on the Debian index this package ships
+                         (works on a machine without a module tree), and
+                         print a command that makes a device event
   -h, --help             this text
 
 ${INDEX_HELP}
@@ -40,10 +46,37 @@ missing or corrupt, cannot load with --mode load, socket unavailable or
 stopped working); start-up failures exit at once, without READY=1.
 `;
 
+/** The Debian fixture index this package ships: found beside the code (checkout) or installed. */
+export function demoModulesDir(): string {
+  const candidates = [process.env.HOTPLUGD_DEMO_INDEX, '/usr/share/hotplugd/demo-index'];
+  for (let dir = dirname(fileURLToPath(import.meta.url)); dir !== dirname(dir); dir = dirname(dir)) {
+    candidates.push(join(dir, 'test/fixtures/debian-6.1.0-56-amd64'));
+  }
+  const found = candidates.find((c) => c !== undefined && c !== '' && existsSync(join(c, 'modules.dep')));
+  if (found === undefined) throw new HotplugError('E_INDEX_MISSING', 'the demo index is not installed (set HOTPLUGD_DEMO_INDEX to a depmod directory)');
+  return found;
+}
+
+/** The device to suggest an event for: one whose driver a Debian index surely has (pcspkr, virtio, PCI). */
+function betterHint(current: ColdplugEntry | undefined, e: ColdplugEntry): ColdplugEntry {
+  const rank = (x: ColdplugEntry | undefined): number =>
+    x === undefined ? 9 : x.modalias === 'platform:pcspkr' ? 0 : x.modalias.startsWith('virtio:') ? 1 : x.modalias.startsWith('pci:') ? 2 : 3;
+  return rank(e) < rank(current) ? e : current!;
+}
+
+/** A missing index on a kernel without module support: say so, and how to see the daemon work anyway. */
+function explainMissingIndex(e: unknown, procfs: string): unknown {
+  if (!isHotplugError(e) || e.code !== 'E_INDEX_MISSING' || existsSync(join(procfs, 'modules'))) return e;
+  return new HotplugError(
+    'E_INDEX_MISSING',
+    `${e.message}; this kernel has no loadable-module support (${join(procfs, 'modules')} is absent), so there is nothing to load here: "hotplugd run --demo" shows the daemon at work on a shipped index`,
+  );
+}
+
 export async function runDaemonCommand(args: string[], io: Io, signals: SignalSource = new CaughtSignals()): Promise<number> {
   const { values } = parseFlags(
     args,
-    { ...INDEX_FLAGS, ...SYSTEM_FLAGS, rcvbuf: { type: 'string' }, 'resync-interval': { type: 'string' }, 'skip-coldplug': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    { ...INDEX_FLAGS, ...SYSTEM_FLAGS, rcvbuf: { type: 'string' }, 'resync-interval': { type: 'string' }, 'skip-coldplug': { type: 'boolean' }, demo: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
     false,
   );
   if (values.help) {
@@ -53,6 +86,14 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
   const rcvbuf = parseSize((values.rcvbuf as string | undefined) ?? '64M', '--rcvbuf');
   const resyncRaw = (values['resync-interval'] as string | undefined) ?? '2000';
   if (!/^\d+$/.test(resyncRaw)) throw new HotplugError('E_USAGE', `--resync-interval takes milliseconds (got "${resyncRaw}")`);
+  if (values.demo) {
+    // The real daemon (socket, walk, uevents) without loading anything, on a
+    // machine that may have no module tree: the shipped Debian index.
+    values.mode ??= 'dry-run';
+    if (values.mode !== 'dry-run') throw new HotplugError('E_USAGE', '--demo runs in dry-run mode only');
+    values['modules-dir'] ??= demoModulesDir();
+    values.cmdline ??= '';
+  }
   const s = setup(values, 'auto', io.stdout);
   if (s.fallback !== undefined) s.log.warn({ reason: s.fallback }, 'cannot load modules here: running as dry-run');
   const daemon = new Daemon({
@@ -70,7 +111,11 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
         throw new HotplugError('E_SYSTEM', `uevent socket: ${(e as Error).message}`, { cause: e });
       }
     },
-    walk: (onEntry) => walkSysfs(s.paths.sysfs, onEntry),
+    walk: (onEntry) =>
+      walkSysfs(s.paths.sysfs, (e) => {
+        if (values.demo) hint = betterHint(hint, e);
+        onEntry(e);
+      }),
     readKernelSeqnum: () => readKernelSeqnum(s.paths.sysfs),
     notifier: new SdNotifier(),
     modulesDir: s.location.modulesDir,
@@ -80,6 +125,7 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
   });
   // SIGTERM stops at once, even during start-up (the walk is aborted); a
   // SIGHUP during start-up waits for it; SIGHUPs during a reload merge into one more.
+  let hint: ColdplugEntry | undefined;
   let started = false;
   let hupDuringStart = false;
   const stopped = new Promise<number>((resolve) => {
@@ -100,7 +146,13 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
     await daemon.start();
   } catch (e) {
     await daemon.stop();
-    throw e;
+    throw explainMissingIndex(e, s.paths.procfs);
+  }
+  if (values.demo) {
+    s.log.info(
+      { try: `echo add > ${join(s.paths.sysfs, hint?.devpath ?? '/devices/platform/pcspkr')}/uevent`, index: s.location.modulesDir },
+      'demo: dry-run on the shipped Debian index; make a device event (as root) with the command in "try", stop with Ctrl-C',
+    );
   }
   started = true;
   if (hupDuringStart) reload();

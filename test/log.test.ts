@@ -1,0 +1,102 @@
+/**
+ * Where records go: journald priority prefixes (sd-daemon(3)'s "<N>" on a
+ * service's stdout) and one human line per record on a terminal.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { createLogger, isJournalStream } from '../src/log.js';
+import { humanLine, journalLine } from '../src/log-format.js';
+import { FIXTURE_DIR } from './helpers.js';
+
+function sink(): { stream: Writable; lines: string[] } {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _e, cb) {
+      lines.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''));
+      cb();
+    },
+  });
+  return { stream, lines };
+}
+
+describe('journald priorities', () => {
+  it('gives failed loads <3>, skipped and blacklisted <4>, other records by level', () => {
+    expect(journalLine('{"level":50,"msg":"module","result":"failed","code":"ENODEV"}')).toMatch(/^<3>\{/);
+    expect(journalLine('{"level":40,"msg":"module","result":"skipped"}')).toMatch(/^<4>/);
+    expect(journalLine('{"level":30,"msg":"module","result":"blacklisted"}')).toMatch(/^<4>/);
+    expect(journalLine('{"level":30,"msg":"module","result":"loaded"}')).toMatch(/^<6>/);
+    expect(journalLine('{"level":40,"msg":"uevents lost; resync scheduled"}')).toMatch(/^<4>/);
+    expect(journalLine('{"level":50,"msg":"uevent socket closed"}')).toMatch(/^<3>/);
+    expect(journalLine('{"level":20,"msg":"no module for modalias"}')).toMatch(/^<7>/);
+  });
+
+  it('recognises the journal by $JOURNAL_STREAM naming the descriptor device and inode', () => {
+    const f = join(mkdtempSync(join(tmpdir(), 'hotplugd-log-')), 'out');
+    const fd = openSync(f, 'w');
+    const st = statSync(f, { bigint: true });
+    expect(isJournalStream(fd, `${st.dev}:${st.ino}`)).toBe(true);
+    expect(isJournalStream(fd, `${st.dev}:${st.ino + 1n}`)).toBe(false);
+    expect(isJournalStream(fd, undefined)).toBe(false);
+    expect(isJournalStream(fd, 'garbage')).toBe(false);
+    closeSync(fd);
+  });
+
+  it('prefixes every record of the real daemon when its stdout is the journal stream', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hotplugd-journal-'));
+    const out = join(dir, 'stdout');
+    const fd = openSync(out, 'w');
+    const st = statSync(out, { bigint: true });
+    const sysfs = join(dir, 'sys');
+    mkdirSync(join(sysfs, 'devices/platform/pcspkr'), { recursive: true });
+    writeFileSync(join(sysfs, 'devices/platform/pcspkr/uevent'), 'MODALIAS=platform:pcspkr\n');
+    const conf = join(dir, 'modprobe.d');
+    mkdirSync(conf);
+    writeFileSync(join(conf, 'bl.conf'), 'blacklist pcspkr\n');
+    const proc = spawn(
+      process.execPath,
+      ['dist/src/cli.js', 'coldplug', '--dry-run', '--modules-dir', FIXTURE_DIR, '--cmdline', '', '--config-dir', conf, '--sysfs', sysfs, '--log-format', 'json'],
+      { stdio: ['ignore', fd, 'pipe'], env: { ...process.env, JOURNAL_STREAM: `${st.dev}:${st.ino}` } },
+    );
+    await new Promise((r) => proc.on('exit', r));
+    closeSync(fd);
+    const lines = readFileSync(out, 'utf8').split('\n').filter((l) => l !== '');
+    expect(lines.length).toBeGreaterThan(0);
+    for (const l of lines) expect(l).toMatch(/^<[0-7]>\{"level":/);
+    expect(lines.find((l) => l.includes('"result":"blacklisted"'))).toMatch(/^<4>/);
+  });
+});
+
+describe('terminal lines', () => {
+  it('prints one line per module record with time, result, module, device, errno name and ms', () => {
+    const rec = { level: 50, time: '2026-11-27T06:00:01.234Z', msg: 'module', module: 'e1000', devpath: '/devices/pci0000:00/0000:00:03.0', result: 'failed', errno: 19, code: 'ENODEV', ms: 12.5, path: '/lib/x.ko' };
+    const line = humanLine(rec, false);
+    expect(line).not.toContain('\n');
+    expect(line).toMatch(/^\d\d:\d\d:\d\d\.\d{3} failed +e1000 +\/devices\/pci0000:00\/0000:00:03\.0 ENODEV 12\.5ms$/);
+    expect(humanLine(rec, true)).toContain('\x1b[31mfailed');
+  });
+
+  it('shows other records as level, message and their fields', () => {
+    const line = humanLine({ level: 40, time: 0, msg: 'uevents lost; resync scheduled', lost: '3', reason: 'seqnum gap' }, false);
+    expect(line).toMatch(/ warn {2}uevents lost; resync scheduled lost=3 reason="seqnum gap"$/);
+  });
+
+  it('writes through the logger one line per record in pretty format', () => {
+    const s = sink();
+    const log = createLogger({ format: 'pretty', stream: s.stream, journal: false });
+    log.info({ module: 'pcspkr', devpath: '/devices/platform/pcspkr', result: 'would-load', ms: 0.1 }, 'module');
+    log.warn({ reason: 'x' }, 'uevent rejected');
+    expect(s.lines).toHaveLength(2);
+    expect(s.lines[0]).toMatch(/would-load +pcspkr +\/devices\/platform\/pcspkr 0\.1ms$/);
+    expect(s.lines[1]).toMatch(/warn {2}uevent rejected reason=x$/);
+  });
+
+  it('stays JSON when not a terminal and not the journal', () => {
+    const s = sink();
+    createLogger({ format: 'auto', stream: s.stream, journal: false }).info({ result: 'loaded', module: 'x' }, 'module');
+    expect(JSON.parse(s.lines[0]!)).toMatchObject({ msg: 'module', result: 'loaded', module: 'x' });
+  });
+});
