@@ -7,6 +7,8 @@
  */
 import { CaughtSignals } from './signals.js';
 
+performance.mark('hotplugd:entry'); // start-up phases: the runtime has reached our code
+
 const signals = process.argv[2] === 'run' ? new CaughtSignals() : undefined;
 // A reader that went away (`hotplugd match ... | head`) ends the command quietly.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -14,6 +16,7 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   throw e;
 });
 const { main } = await import('./main.js');
+performance.mark('hotplugd:imports');
 const io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
 try {
   const code = await main(process.argv.slice(2), io, signals);

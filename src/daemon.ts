@@ -85,6 +85,11 @@ export class Daemon {
   private fatalResolve!: (e: HotplugError) => void;
   /** Resolves when the daemon cannot go on (its uevent socket stopped working); the caller exits non-zero. */
   readonly fatal: Promise<HotplugError>;
+  /** Start-up phases, ms since the process started (see startupPhases()). */
+  private readonly phases: Record<string, number> = {};
+  private startupReported = false;
+  /** Time spent inside Kernel.load, for the first settled record. */
+  private readonly loads = { count: 0, totalMs: 0, maxMs: 0, maxModule: '' };
   /** Counters for the settled record and tests. */
   readonly stats = { events: 0, adds: 0, rejected: 0, lost: 0n, resyncs: 0, coldplugs: 0, reloads: 0 };
 
@@ -99,6 +104,50 @@ export class Daemon {
     this.walks = new Serial(() => this.walkOnce());
     this.reloads = new Serial(() => this.reloadOnce());
     this.fatal = new Promise((resolve) => (this.fatalResolve = resolve));
+  }
+
+  private mark(phase: string): void {
+    this.phases[phase] ??= Math.round(performance.now() * 10) / 10;
+  }
+
+  /** The kernel seam, timed: first load started, time inside loads, longest load. */
+  private timedKernel(): Kernel {
+    const kernel = this.deps.kernel;
+    const timed = Object.create(kernel) as Kernel;
+    timed.load = async (req) => {
+      this.mark('firstLoadStarted');
+      const t0 = performance.now();
+      try {
+        return await kernel.load(req);
+      } finally {
+        const ms = performance.now() - t0;
+        this.loads.count++;
+        this.loads.totalMs += ms;
+        if (ms > this.loads.maxMs) {
+          this.loads.maxMs = ms;
+          this.loads.maxModule = req.name;
+        }
+      }
+    };
+    return timed;
+  }
+
+  /**
+   * Where start-up time went, as ms since the process started: runtime ready
+   * (cli.ts's first line: performance mark "hotplugd:entry"), imports done
+   * ("hotplugd:imports"), socket bound, index ready, walk done, first load
+   * started, settled.
+   */
+  private startupPhases(): Record<string, number> {
+    const at = (name: string): number | undefined => performance.getEntriesByName(name, 'mark')[0]?.startTime;
+    const runtimeReady = at('hotplugd:entry');
+    const importsDone = at('hotplugd:imports');
+    const round = (n: number): number => Math.round(n * 10) / 10;
+    return {
+      ...(runtimeReady !== undefined ? { runtimeReady: round(runtimeReady) } : {}),
+      ...(importsDone !== undefined ? { importsDone: round(importsDone) } : {}),
+      ...this.phases,
+    };
   }
 
   /** The load queue (exists once start() has loaded the index). */
@@ -139,6 +188,7 @@ export class Daemon {
     const { log } = this.deps;
     const source = this.deps.openSource();
     this.source = source;
+    this.mark('socketBound');
     this.tracker.reset(this.deps.readKernelSeqnum());
     // The first walk starts before the index loads; devices it finds are
     // queued as they come (the queue exists by the time any walk callback can
@@ -147,7 +197,8 @@ export class Daemon {
     walking?.catch(() => undefined); // awaited below; settled here so a failed index load leaves no unhandled rejection
     const index = this.deps.loadIndex();
     this.idx = index;
-    this.q = new LoadQueue({ index, kernel: this.deps.kernel, log, modulesDir: this.deps.modulesDir });
+    this.mark('indexReady');
+    this.q = new LoadQueue({ index, kernel: this.timedKernel(), log, modulesDir: this.deps.modulesDir });
     this.q.onIdle = () => this.drained();
     log.info({ ...source.info, kernel: this.deps.kernel.kind, index: index.source, ...index.stats() }, 'listening');
     for (const p of source.info.problems) log.warn({ problem: p }, 'uevent socket');
@@ -267,6 +318,7 @@ export class Daemon {
     }
     if (r === ABORTED || this.stopping) return;
     this.stats.coldplugs++;
+    if (why === 'start') this.mark('walkDone');
     for (const e of r.errors.slice(0, 5)) log.warn({ path: e.path, code: e.code }, 'coldplug: unreadable entry skipped');
     log.info({ why, devices: r.devices, modaliases: r.entries.length, distinct: seen.size, unreadable: r.errors.length, ms: r.ms }, 'coldplug');
     // The queue may have drained during the walk: check once the walk is over.
@@ -281,9 +333,22 @@ export class Daemon {
 
   private writeSettled(): void {
     const c = this.queue.counts;
+    let startup: object = {};
+    if (!this.startupReported) {
+      // The first settled record after start says where the start-up time went.
+      this.startupReported = true;
+      this.mark('settled');
+      const l = this.loads;
+      startup = {
+        phases: this.startupPhases(),
+        indexSource: this.idx!.source,
+        loadMs: { count: l.count, total: Math.round(l.totalMs), max: Math.round(l.maxMs * 10) / 10, ...(l.maxModule !== '' ? { maxModule: l.maxModule } : {}) },
+      };
+    }
     this.deps.log.info(
       {
         ...c,
+        ...startup,
         events: this.stats.events,
         rejected: this.stats.rejected,
         lost: this.stats.lost.toString(),

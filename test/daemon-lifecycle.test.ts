@@ -180,6 +180,26 @@ describe('Daemon reloads and walks', () => {
 });
 
 describe('Daemon records and socket', () => {
+  it('says where start-up time went in its first settled record', async () => {
+    const kernel = new FakeKernel();
+    const t = deps({ kernel });
+    const daemon = new Daemon(t.d);
+    await daemon.start();
+    await daemon.queue.idle();
+    await tick(5);
+    const settled = t.rec.records().filter((r) => r.msg === 'settled');
+    expect(settled).toHaveLength(1);
+    const first = settled[0] as { phases: Record<string, number>; loadMs: { count: number; total: number; max: number }; indexSource: string };
+    const p = first.phases;
+    for (const k of ['socketBound', 'indexReady', 'walkDone', 'firstLoadStarted', 'settled']) expect(p[k], k).toBeTypeOf('number');
+    expect(p.socketBound!).toBeLessThanOrEqual(p.indexReady!);
+    expect(p.indexReady!).toBeLessThanOrEqual(p.firstLoadStarted!);
+    expect(Math.max(p.walkDone!, p.firstLoadStarted!)).toBeLessThanOrEqual(p.settled!);
+    expect(first.loadMs.count).toBe(kernel.calls.length);
+    expect(first.indexSource).toBe(INDEX.source);
+    await daemon.stop();
+  });
+
   it('writes settled when something changed, not once per uevent of a storm', async () => {
     const t = deps({ settleIntervalMs: 60_000 });
     const daemon = new Daemon(t.d);
