@@ -7,9 +7,12 @@
  *   and devices, settle);
  * - the classic shell loop (`find /sys -name modalias | ... | xargs modprobe
  *   -abq`, until nothing new loads) with Debian's kmod.
- * For each: time from the manager's start to settled, modules loaded, and the
- * difference from hotplugd's set. A benchmark, not a test: it prints, it does
- * not assert. TCG, so the absolute times are those of an emulated CPU.
+ * hotplugd and udevd boot alternately, N times each (`--runs N`, default 3;
+ * the loop once, at the end): for each boot, time from the manager's start to
+ * settled, modules loaded, the difference from hotplugd's set, and for
+ * hotplugd the start-up phases of its first `settled` record; then the ratio
+ * of the medians, hotplugd / udevd. A benchmark, not a test: it prints, it
+ * does not assert. TCG, so the absolute times are those of an emulated CPU.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -46,6 +49,8 @@ interface Outcome {
   manager: string;
   settleMs: number;
   modules: string[];
+  /** hotplugd: its first settled record's start-up phases and load times. */
+  startup?: { phases: Record<string, number>; loadMs: Record<string, unknown>; indexSource: string } | undefined;
 }
 
 async function boot(manager: string, start: string, moduleRoot: string, abi: string, extra: Partial<Parameters<typeof buildInitramfs>[0]>): Promise<Outcome> {
@@ -67,6 +72,7 @@ async function boot(manager: string, start: string, moduleRoot: string, abi: str
     const lines: string[] = [];
     const deadline = Date.now() + 600000;
     let settleMs: number | undefined;
+    let startup: Outcome['startup'];
     let quietSince = Date.now();
     for (;;) {
       const fresh = vm.readConsole();
@@ -85,6 +91,8 @@ async function boot(manager: string, start: string, moduleRoot: string, abi: str
         const lastSettled = recs.map((r) => r.msg).lastIndexOf('settled');
         if (lastSettled > lastModule && Date.now() - quietSince > 5000) {
           settleMs = recs[lastSettled]!.processMs as number;
+          const first = recs.find((r) => r.msg === 'settled' && r.phases !== undefined);
+          startup = first as Outcome['startup'];
           break;
         }
       }
@@ -97,7 +105,7 @@ async function boot(manager: string, start: string, moduleRoot: string, abi: str
     if (manager !== 'hotplugd') await new Promise((r) => setTimeout(r, 5000));
     await vm.guestReady(60000);
     const dump = await vm.dump();
-    return { manager, settleMs, modules: dump.modules.sort() };
+    return { manager, settleMs, modules: dump.modules.sort(), startup };
   } finally {
     await vm.poweroff();
   }
@@ -113,20 +121,23 @@ async function main(): Promise<void> {
   // hotplugd reads a meta.pb with compiled matchers, as udevd reads depmod's binary indexes.
   const meta = join(CACHE, 'bench-boot-meta.pb');
   sh(process.execPath, [join(ROOT, 'dist/src/cli.js'), 'build-meta', '--from-depmod', join(moduleRoot, 'lib/modules', abi), '-o', meta]);
-  log('booting with hotplugd');
-  runs.push(await boot('hotplugd', HOTPLUGD_START, moduleRoot, abi, { extra: [[meta, `/lib/modules/${abi}/meta.pb`]] }));
-  log('booting with systemd-udevd');
-  runs.push(
-    await boot('systemd-udevd', UDEVD_START, moduleRoot, abi, {
-      hostFiles: kmodFiles,
-      extra: [
-        [join(udev, 'bin/udevadm'), '/bin/udevadm'],
-        [join(udev, 'bin/udevadm'), '/lib/systemd/systemd-udevd'],
-        [join(udev, 'lib/udev'), '/lib/udev'],
-        ...libsOf(join(udev, 'bin/udevadm')),
-      ],
-    }),
-  );
+  const n = runsFlag();
+  for (let i = 1; i <= n; i++) {
+    log(`run ${i}/${n}: booting with hotplugd`);
+    runs.push(await boot('hotplugd', HOTPLUGD_START, moduleRoot, abi, { extra: [[meta, `/lib/modules/${abi}/meta.pb`]] }));
+    log(`run ${i}/${n}: booting with systemd-udevd`);
+    runs.push(
+      await boot('systemd-udevd', UDEVD_START, moduleRoot, abi, {
+        hostFiles: kmodFiles,
+        extra: [
+          [join(udev, 'bin/udevadm'), '/bin/udevadm'],
+          [join(udev, 'bin/udevadm'), '/lib/systemd/systemd-udevd'],
+          [join(udev, 'lib/udev'), '/lib/udev'],
+          ...libsOf(join(udev, 'bin/udevadm')),
+        ],
+      }),
+    );
+  }
   log('booting with the shell modprobe loop');
   runs.push(
     await boot('modprobe loop', LOOP_START, moduleRoot, abi, {
@@ -143,8 +154,29 @@ async function main(): Promise<void> {
     const less = [...base].filter((m) => !set.has(m));
     const diff = r === runs[0] ? '-' : more.length + less.length === 0 ? 'same set' : `+${more.join(',') || '0'} -${less.join(',') || '0'}`;
     console.log(`${r.manager.padEnd(16)} ${String(r.settleMs).padStart(12)} ${String(r.modules.length).padStart(8)}  ${diff}`);
+    if (r.startup !== undefined) {
+      const p = Object.entries(r.startup.phases).map(([k, v]) => `${k} ${Math.round(v)}`);
+      console.log(`${''.padEnd(16)}   phases (ms since process start): ${p.join(', ')}`);
+      console.log(`${''.padEnd(16)}   index ${r.startup.indexSource}; finit_module ${JSON.stringify(r.startup.loadMs)}`);
+    }
   }
+  const median = (xs: number[]): number => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length % 2 === 1 ? s[(s.length - 1) >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  };
+  const of = (m: string): number[] => runs.filter((r) => r.manager === m).map((r) => r.settleMs);
+  const h = median(of('hotplugd'));
+  const u = median(of('systemd-udevd'));
+  console.log(`\nmedian settled over ${n} alternating runs: hotplugd ${Math.round(h)} ms, systemd-udevd ${Math.round(u)} ms, ratio ${(h / u).toFixed(2)}`);
   writeFileSync(join(CACHE, 'boot-bench.json'), JSON.stringify(runs, null, 2));
+}
+
+/** `--runs N`: alternating hotplugd/udevd boots (default 3). */
+function runsFlag(): number {
+  const i = process.argv.indexOf('--runs');
+  const n = i >= 0 ? Number(process.argv[i + 1]) : 3;
+  if (!Number.isInteger(n) || n < 1) throw new Error('--runs takes a whole number >= 1');
+  return n;
 }
 
 /** Shared libraries of an executable from a package unpacked elsewhere, at their host paths. */
