@@ -80,8 +80,13 @@ export async function decompress(buf: Uint8Array, kind: Compression, file: strin
   }
 }
 
-function bomb(file: string, kind: Compression, cap: number): HotplugError {
-  return new HotplugError('E_DECOMPRESS', `${kind} data decompresses to more than the ${cap / 1024 / 1024} MiB cap: refused`, { file });
+function bomb(file: string, kind: Compression, cap: number, what = 'decompresses to'): HotplugError {
+  return new HotplugError('E_DECOMPRESS', `${kind} data ${what} more than the ${capText(cap)} cap: refused`, { file });
+}
+
+/** 268435456 → "256 MiB" (for messages). */
+function capText(cap: number): string {
+  return cap % (1024 * 1024) === 0 ? `${cap / 1024 / 1024} MiB` : `${cap} bytes`;
 }
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -94,7 +99,7 @@ const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve)
  */
 async function unzstd(buf: Uint8Array, cap: number, file: string): Promise<Uint8Array> {
   for (const w of zstdWindows(buf)) {
-    if (w > cap) throw bomb(file, 'zstd', cap);
+    if (w > cap) throw bomb(file, 'zstd', cap, 'declares a window or size of');
   }
   const sink = new Sink(cap);
   const stream = new ZstdStream((chunk) => sink.push(chunk));

@@ -57,7 +57,7 @@ function readOptional(file: string): string | undefined {
 function flagInputError(flag: string, file: string, e: unknown): HotplugError {
   if (isHotplugError(e)) return new HotplugError(e.code, `${flag}: ${e.message}`, { cause: e });
   const code = (e as NodeJS.ErrnoException).code ?? 'error';
-  return new HotplugError('E_INPUT', `${flag}: cannot read (${code})`, { file, cause: e });
+  return new HotplugError('E_INPUT', `${flag}: ${file}: cannot read (${code})`, { cause: e });
 }
 
 /**
