@@ -15,7 +15,7 @@ import { decompress, MAX_MODULE_BYTES, zstdWindows } from '../src/core/decompres
 import { walkSysfs } from '../src/sys/coldplug.js';
 import { SyscallKernel } from '../src/sys/kernel.js';
 import { readBounded, readBoundedSync } from '../src/sys/readfile.js';
-import { FIXTURE_DIR } from './helpers.js';
+import { FIXTURE_DIR, rng } from './helpers.js';
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'hotplugd-bounds-'));
 
@@ -231,6 +231,32 @@ describe('decompression', () => {
       const e = await rejected(decompress(packed, kind, `m.ko.${kind}`, data.length - 1));
       expect(e.code).toBe('E_DECOMPRESS');
       expect(e.message).toMatch(new RegExp(`^m\\.ko\\.${kind}: ${kind} data (decompresses to|declares a window or size of) more than the 299999 bytes cap`));
+    }
+  });
+
+  it('answers mutated gzip, xz and zstd input with data within the cap or E_DECOMPRESS, nothing else', async () => {
+    const data = Buffer.from(Array.from({ length: 200_000 }, (_, i) => (i * 7919) % 251));
+    const dir = tmp();
+    writeFileSync(join(dir, 'm.ko'), data);
+    execFileSync('xz', ['-k', '-0', join(dir, 'm.ko')]);
+    execFileSync('zstd', ['-q', '-k', '--no-check', join(dir, 'm.ko')]);
+    const forms = [
+      ['gzip', gzipSync(data)],
+      ['xz', execFileSync('cat', [join(dir, 'm.ko.xz')])],
+      ['zstd', execFileSync('cat', [join(dir, 'm.ko.zst')])],
+    ] as const;
+    const r = rng(8);
+    const cap = 64 * 1024;
+    for (const [kind, packed] of forms) {
+      for (let n = 0; n < 150; n++) {
+        const m = Buffer.from(packed.subarray(0, n % 3 === 0 ? r(packed.length) : packed.length));
+        for (let k = 0; k < 1 + r(4); k++) if (m.length > 0) m[r(Math.min(m.length, 64))] = r(256);
+        try {
+          expect((await decompress(m, kind, 'm', cap)).length).toBeLessThanOrEqual(cap);
+        } catch (e) {
+          expect((e as { code?: string }).code, String(e)).toBe('E_DECOMPRESS');
+        }
+      }
     }
   });
 
