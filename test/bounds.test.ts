@@ -6,7 +6,7 @@
  * (codes, exit status, peak RSS), never timings.
  */
 import { execFileSync, execSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -17,7 +17,15 @@ import { SyscallKernel } from '../src/sys/kernel.js';
 import { readBounded, readBoundedSync } from '../src/sys/readfile.js';
 import { FIXTURE_DIR, rng } from './helpers.js';
 
-const tmp = (): string => mkdtempSync(join(tmpdir(), 'hotplugd-bounds-'));
+const made: string[] = [];
+const tmp = (): string => {
+  const d = mkdtempSync(join(tmpdir(), 'hotplugd-bounds-'));
+  made.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
 
 function fifo(path: string): string {
   execFileSync('mkfifo', [path]);
@@ -278,7 +286,6 @@ describe('decompression', () => {
       execSync(`head -c 600M /dev/zero | xz -0 -T1 -c > bomb.ko.xz`, { cwd: dir, shell: '/bin/sh' });
       execSync(`head -c 600M /dev/zero | gzip -1 -c > bomb.ko.gz`, { cwd: dir, shell: '/bin/sh' });
     }, 120_000);
-    afterAll(() => execFileSync('rm', ['-rf', dir]));
 
     /** Decompress in a child and report its peak RSS (VmHWM) with the outcome. */
     function inChild(file: string): { code?: string; message?: string; hwm: number } {
