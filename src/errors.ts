@@ -11,6 +11,10 @@ export type ErrorCode =
   | 'E_PATH_ESCAPE'
   | 'E_ELF'
   | 'E_DECOMPRESS'
+  /** An input that is not what it should be: not a regular file, not readable, missing when named by a flag. */
+  | 'E_INPUT'
+  /** An input larger than its cap (see src/sys/readfile.ts). */
+  | 'E_TOO_LARGE'
   | 'E_CANNOT_LOAD'
   | 'E_SYSTEM';
 

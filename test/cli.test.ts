@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FIXTURE_DIR } from './helpers.js';
 
-const FIX = ['--modules-dir', FIXTURE_DIR, '--config-dir', '/nonexistent', '--cmdline', ''];
+const FIX = ['--modules-dir', FIXTURE_DIR, '--config-dir', '', '--cmdline', ''];
 
 function cli(args: string[], input?: string): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, ['dist/src/cli.js', ...args], { encoding: 'utf8', input });
@@ -109,7 +109,7 @@ describe('index choice', () => {
     writeFileSync(join(other, 'modules.dep'), 'kernel/x/only_in_meta.ko:\n');
     writeFileSync(join(other, 'modules.alias'), 'alias virtio:d00000001v00001AF4 only_in_meta\n');
     expect(cli(['build-meta', '--from-depmod', other, '-o', join(dir, 'meta.pb')]).status).toBe(0);
-    const args = ['match', '--modules-dir', dir, '--cmdline', '', '--config-dir', '/nonexistent', 'virtio:d00000001v00001AF4'];
+    const args = ['match', '--modules-dir', dir, '--cmdline', '', '--config-dir', '', 'virtio:d00000001v00001AF4'];
     const old = new Date(Date.now() - 3600_000);
     utimesSync(join(dir, 'modules.dep'), old, old);
     expect(cli(args).stdout).toBe('only_in_meta\n');

@@ -16,7 +16,7 @@ import { loadIndex } from '../src/sys/indexfs.js';
 import { emptySysfs, REAL_UEVENTS, requireRoot, type Running, startDaemon } from './daemon-helpers.js';
 import { FIXTURE_DIR } from './helpers.js';
 
-const INDEX = ['--modules-dir', FIXTURE_DIR, '--config-dir', '/nonexistent', '--cmdline', ''];
+const INDEX = ['--modules-dir', FIXTURE_DIR, '--config-dir', '', '--cmdline', ''];
 const index = loadIndex({ modulesDir: FIXTURE_DIR, configDirs: [], cmdline: '' });
 
 /** Devices of this machine with a modalias, found in the real /sys. */

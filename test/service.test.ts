@@ -63,7 +63,7 @@ while True:
     receiver.stdout.on('data', (d: Buffer) => (got += d.toString()));
     await new Promise<void>((res) => receiver.stdout.once('data', () => res()));
     const daemon = startDaemon(
-      ['--modules-dir', FIXTURE_DIR, '--config-dir', '/nonexistent', '--cmdline', '', '--mode', 'dry-run', '--sysfs', emptySysfs()],
+      ['--modules-dir', FIXTURE_DIR, '--config-dir', '', '--cmdline', '', '--mode', 'dry-run', '--sysfs', emptySysfs()],
       { NOTIFY_SOCKET: sock, WATCHDOG_USEC: '200000' },
     );
     await daemon.waitFor((r) => r.msg === 'listening', 10000, 'listening');

@@ -28,10 +28,12 @@ export const INDEX_HELP = `Index:
                       otherwise its depmod files
   --meta FILE         read a Monogon-compatible meta.pb instead of depmod's files
                       (module paths stay relative to --modules-dir)
-  --config-dir DIR    modprobe.d directory; repeat for several (default:
-                      ${DEFAULT_CONFIG_DIRS.join(' ')})
-  --cmdline FILE      kernel command line for modprobe.blacklist= and module.param=
-                      (default /proc/cmdline; '' to ignore)`;
+  --config-dir DIR    modprobe.d directory, which must exist; repeat for several;
+                      '' for none (default: those of
+                      ${DEFAULT_CONFIG_DIRS.join(' ')} that exist)
+  --cmdline FILE      kernel command line for modprobe.blacklist= and module.param=,
+                      which must be readable (default /proc/cmdline if present;
+                      '' to ignore)`;
 
 export function defaultModulesDir(): string {
   return `/lib/modules/${release()}`;

@@ -2,13 +2,14 @@
  * Reading an index and its configuration from the filesystem: the thin layer
  * over core/build-index.ts, core/meta.ts and core/config.ts.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { indexFromDepmod } from '../core/build-index.js';
 import { emptyConfig, type ModprobeConfig, parseCmdline, parseModprobeConf } from '../core/config.js';
 import { type IndexParts, ModuleIndex } from '../core/index.js';
 import { decodeMeta } from '../core/meta.js';
-import { HotplugError } from '../errors.js';
+import { HotplugError, isHotplugError } from '../errors.js';
+import { CMDLINE_MAX, INDEX_FILE_MAX, MODPROBE_CONF_MAX, readBoundedSync } from './readfile.js';
 
 /** kmod's search order; a file name in an earlier directory hides the same name later. */
 export const DEFAULT_CONFIG_DIRS = ['/etc/modprobe.d', '/run/modprobe.d', '/usr/local/lib/modprobe.d', '/lib/modprobe.d', '/usr/lib/modprobe.d'];
@@ -18,15 +19,24 @@ export interface IndexLocation {
   modulesDir: string;
   /** A meta.pb to use instead of the depmod files. */
   meta?: string | undefined;
+  /**
+   * modprobe.d directories; undefined = DEFAULT_CONFIG_DIRS (those that do
+   * not exist are ignored, as kmod does). Named directories must exist ('' is skipped).
+   */
   configDirs?: string[] | undefined;
-  /** Kernel command line file ('' to ignore). */
+  /**
+   * Kernel command line file; undefined = /proc/cmdline (absent: no command
+   * line); '' = none. A named file must be readable.
+   */
   cmdline?: string | undefined;
 }
 
-function readText(file: string): string {
+/** A depmod file or meta.pb, bounded by INDEX_FILE_MAX; a missing file is E_INDEX_MISSING. */
+function readIndexFile(file: string): Buffer {
   try {
-    return readFileSync(file, 'latin1');
+    return readBoundedSync(file, INDEX_FILE_MAX);
   } catch (e) {
+    if (isHotplugError(e)) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     throw new HotplugError(code === 'ENOENT' ? 'E_INDEX_MISSING' : 'E_SYSTEM', `cannot read (${code ?? (e as Error).message})`, {
       file,
@@ -35,18 +45,35 @@ function readText(file: string): string {
   }
 }
 
+function readText(file: string): string {
+  return readIndexFile(file).toString('latin1');
+}
+
 function readOptional(file: string): string | undefined {
   return existsSync(file) ? readText(file) : undefined;
 }
 
-/** modprobe.d files in kmod's order: sorted by name, earlier directories winning. */
-export function configFiles(dirs: readonly string[]): string[] {
+/** A file or directory named by a flag that cannot be used: E_INPUT naming the flag and the errno. */
+function flagInputError(flag: string, file: string, e: unknown): HotplugError {
+  if (isHotplugError(e)) return new HotplugError(e.code, `${flag}: ${e.message}`, { cause: e });
+  const code = (e as NodeJS.ErrnoException).code ?? 'error';
+  return new HotplugError('E_INPUT', `${flag}: ${file}: cannot read (${code})`, { cause: e });
+}
+
+/**
+ * modprobe.d files in kmod's order: sorted by name, earlier directories
+ * winning. A directory that cannot be listed is skipped, unless `required`
+ * (named by --config-dir): then it is an E_INPUT error.
+ */
+export function configFiles(dirs: readonly string[], required = false): string[] {
   const chosen = new Map<string, string>();
   for (const dir of dirs) {
+    if (dir === '') continue;
     let names: string[];
     try {
       names = readdirSync(dir);
-    } catch {
+    } catch (e) {
+      if (required) throw flagInputError('--config-dir', dir, e);
       continue;
     }
     for (const name of names) {
@@ -63,18 +90,40 @@ export function configFiles(dirs: readonly string[]): string[] {
   return [...chosen.keys()].sort().map((n) => chosen.get(n)!);
 }
 
-export function loadConfig(configDirs: readonly string[], cmdlineFile: string): ModprobeConfig {
-  const cfg = emptyConfig();
-  if (cmdlineFile !== '') {
-    const text = readOptional(cmdlineFile);
-    if (text !== undefined) parseCmdline(text, cfg);
+/**
+ * The kernel command line: `undefined` reads /proc/cmdline, absent meaning
+ * none; '' means none; a named file must be a readable regular file of at
+ * most CMDLINE_MAX bytes, or it is an error (a mistyped --cmdline must not
+ * silently drop its modprobe.blacklist=).
+ */
+function readCmdline(cmdlineFile: string | undefined): string | undefined {
+  if (cmdlineFile === '') return undefined;
+  const file = cmdlineFile ?? '/proc/cmdline';
+  try {
+    return readBoundedSync(file, CMDLINE_MAX).toString('latin1');
+  } catch (e) {
+    if (cmdlineFile === undefined && (e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw flagInputError(cmdlineFile === undefined ? 'kernel command line' : '--cmdline', file, e);
   }
-  for (const file of configFiles(configDirs)) {
+}
+
+/**
+ * modprobe.d and the kernel command line. `configDirs` undefined means
+ * DEFAULT_CONFIG_DIRS (missing ones ignored); given directories must exist.
+ * `cmdlineFile`: see readCmdline. A modprobe.d file that cannot be read or is
+ * larger than MODPROBE_CONF_MAX is skipped with a warning, as before.
+ */
+export function loadConfig(configDirs: readonly string[] | undefined, cmdlineFile: string | undefined): ModprobeConfig {
+  const cfg = emptyConfig();
+  const cmdline = readCmdline(cmdlineFile);
+  if (cmdline !== undefined) parseCmdline(cmdline, cfg);
+  for (const file of configFiles(configDirs ?? DEFAULT_CONFIG_DIRS, configDirs !== undefined)) {
     let text: string;
     try {
-      text = readFileSync(file, 'latin1');
+      text = readBoundedSync(file, MODPROBE_CONF_MAX).toString('latin1');
     } catch (e) {
-      cfg.warnings.push({ file, line: 0, problem: `cannot read (${(e as NodeJS.ErrnoException).code ?? 'error'})` });
+      const problem = isHotplugError(e) ? e.message.slice(file.length + 2) : `cannot read (${(e as NodeJS.ErrnoException).code ?? 'error'})`;
+      cfg.warnings.push({ file, line: 0, problem });
       continue;
     }
     parseModprobeConf(text, file, cfg);
@@ -84,18 +133,9 @@ export function loadConfig(configDirs: readonly string[], cmdlineFile: string): 
 
 /** Load the index at `loc`: meta.pb when given, otherwise depmod's files. */
 export function loadIndex(loc: IndexLocation): ModuleIndex {
-  const config = loadConfig(loc.configDirs ?? DEFAULT_CONFIG_DIRS, loc.cmdline ?? '/proc/cmdline');
+  const config = loadConfig(loc.configDirs, loc.cmdline);
   if (loc.meta !== undefined) {
-    let bytes: Buffer;
-    try {
-      bytes = readFileSync(loc.meta);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      throw new HotplugError(code === 'ENOENT' ? 'E_INDEX_MISSING' : 'E_SYSTEM', `cannot read (${code ?? 'error'})`, {
-        file: loc.meta,
-        cause: e,
-      });
-    }
+    const bytes = readIndexFile(loc.meta);
     return new ModuleIndex(decodeMeta(bytes, loc.meta), config);
   }
   return new ModuleIndex(depmodParts(loc.modulesDir), config);

@@ -2,12 +2,13 @@
  * Kernel implementations: the real one (finit_module / init_module through
  * koffi, on a worker thread so the event loop never blocks) and dry-run.
  */
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, readFileSync } from 'node:fs';
 import { arch } from 'node:os';
 import { join } from 'node:path';
 import koffi from 'koffi';
-import { compressionOf, decompress } from '../core/decompress.js';
+import { compressionOf, decompress, MAX_MODULE_BYTES } from '../core/decompress.js';
 import { errnoName, type Kernel, type LoadOutcome, type LoadRequestForKernel, type ModuleState, parseProcModules } from '../core/kernel.js';
+import { openRegularSync, readBounded } from './readfile.js';
 
 const SYSCALLS: Record<string, { finit: number; init: number }> = {
   x64: { finit: 313, init: 175 },
@@ -96,12 +97,12 @@ export class SyscallKernel implements Kernel {
     const kind = compressionOf(req.path);
     const s = bind();
     if (kind === null || this.kernelCompression() === kind) {
+      // A regular file only (a FIFO or device there is refused, never handed to the kernel).
       let fd: number;
       try {
-        fd = openSync(req.path, 'r');
+        fd = openRegularSync(req.path);
       } catch (e) {
-        const err = e as NodeJS.ErrnoException;
-        return { ok: false, errno: -(err.errno ?? 0), code: err.code ?? 'EIO', message: `cannot open module file (${err.code})` };
+        return cannotRead(e);
       }
       try {
         const r = await call(s.finit, [this.nr.finit, fd, req.params, kind === null ? 0 : MODULE_INIT_COMPRESSED_FILE]);
@@ -110,9 +111,16 @@ export class SyscallKernel implements Kernel {
         closeSync(fd);
       }
     }
+    let raw: Uint8Array;
+    try {
+      // A compressed module larger than the decompressed cap cannot be a module.
+      raw = await readBounded(req.path, MAX_MODULE_BYTES);
+    } catch (e) {
+      return cannotRead(e);
+    }
     let image: Uint8Array;
     try {
-      image = await decompress(readFileSync(req.path), kind, req.path);
+      image = await decompress(raw, kind, req.path);
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       return { ok: false, errno: 0, code: err.code ?? 'E_DECOMPRESS', message: err.message };
@@ -120,6 +128,13 @@ export class SyscallKernel implements Kernel {
     const r = await call(s.init, [this.nr.init, image, image.length, req.params]);
     return r.ret === 0 ? { ok: true } : { ok: false, errno: r.errno, code: errnoName(r.errno) };
   }
+}
+
+/** A module file that cannot be opened or read: errno errors keep their errno, ours (E_INPUT, E_TOO_LARGE) their code. */
+function cannotRead(e: unknown): LoadOutcome {
+  const err = e as NodeJS.ErrnoException;
+  if (err.errno === undefined) return { ok: false, errno: 0, code: err.code ?? 'EIO', message: err.message };
+  return { ok: false, errno: -err.errno, code: err.code ?? 'EIO', message: `cannot open module file (${err.code})` };
 }
 
 /** Records what it would load; nothing reaches the kernel. */

@@ -3,16 +3,17 @@
  * (compressed or not) is read and its .modinfo parsed; files that cannot be
  * read or parsed are skipped and reported, the rest make the index.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { checkNoCycles, ModuleTable } from '../core/build-index.js';
-import { compressionOf, decompress } from '../core/decompress.js';
+import { compressionOf, decompress, MAX_MODULE_BYTES } from '../core/decompress.js';
 import { type LineWarning, moduleNameFromPath, parseBuiltinFile, parseBuiltinModinfo, parseSoftdepArgs, type SoftdepSpec, underscores } from '../core/depmod.js';
 import { readModinfo } from '../core/elf.js';
 import { ClassTable } from '../core/glob.js';
 import { compileAliases, type IndexParts } from '../core/index.js';
 import { mapLimit } from './concurrency.js';
+import { INDEX_FILE_MAX, readBounded, readBoundedSync } from './readfile.js';
 
 export interface Skipped {
   file: string;
@@ -37,7 +38,8 @@ export async function scanModuleTree(dir: string): Promise<{ parts: IndexParts; 
   const skipped: Skipped[] = [];
   const infos = await mapLimit(files, 16, async (file) => {
     try {
-      const raw = await readFile(file);
+      // Regular files only, at most the decompressed cap even when compressed.
+      const raw = await readBounded(file, MAX_MODULE_BYTES);
       const elf = await decompress(raw, compressionOf(file), file);
       return { file, info: readModinfo(elf, file) };
     } catch (e) {
@@ -65,12 +67,12 @@ export async function scanModuleTree(dir: string): Promise<{ parts: IndexParts; 
   const modinfoFile = join(dir, 'modules.builtin.modinfo');
   const builtinFile = join(dir, 'modules.builtin');
   if (existsSync(modinfoFile)) {
-    const info = parseBuiltinModinfo(readFileSync(modinfoFile, 'latin1'), modinfoFile, warnings);
+    const info = parseBuiltinModinfo(readBoundedSync(modinfoFile, INDEX_FILE_MAX).toString('latin1'), modinfoFile, warnings);
     for (const n of info.names) table.addBuiltin(n, modinfoFile, warnings);
     builtinAliases = info.aliases;
   }
   if (existsSync(builtinFile)) {
-    for (const n of parseBuiltinFile(readFileSync(builtinFile, 'latin1'), builtinFile, warnings)) table.addBuiltin(n, builtinFile, warnings);
+    for (const n of parseBuiltinFile(readBoundedSync(builtinFile, INDEX_FILE_MAX).toString('latin1'), builtinFile, warnings)) table.addBuiltin(n, builtinFile, warnings);
   }
   for (const { index, depends } of loaded) {
     // A dependency no file provides stays in the index without a path: loading it fails with a record.

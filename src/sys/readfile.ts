@@ -1,0 +1,152 @@
+/**
+ * Bounded reads of files that must be regular files: every file hotplugd reads
+ * goes through here with a cap. The contract:
+ * - open with O_RDONLY|O_NONBLOCK|O_CLOEXEC (libuv adds O_CLOEXEC; O_NONBLOCK so that opening a FIFO
+ *   never waits for a writer), plus O_NOFOLLOW when the caller asks (sysfs
+ *   attributes: a symlink there is not an attribute);
+ * - fstat the descriptor and refuse anything but a regular file (FIFO, device,
+ *   directory, socket) with E_INPUT;
+ * - read at most cap + 1 bytes and refuse with E_TOO_LARGE when there are more.
+ *   What read(2) returns decides, not st_size: sysfs reports 4096 for every
+ *   attribute and /proc reports 0;
+ * - close the descriptor always.
+ * open(2)/read(2) failures (ENOENT, EACCES, ELOOP for a symlink under
+ * O_NOFOLLOW, ...) are thrown as Node's own errors, code intact, so callers
+ * can tell "absent" from "unreadable".
+ */
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { HotplugError } from '../errors.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+/**
+ * A sysfs `uevent` or `modalias` attribute: sysfs never returns more than one
+ * page (4096 bytes) from an attribute, and the kernel's uevent environment
+ * buffer (UEVENT_BUFFER_SIZE) is 2048, so 4096 already allows twice the real
+ * maximum of a uevent file.
+ */
+export const SYSFS_ATTR_MAX = 4 * KiB;
+/**
+ * The kernel command line: COMMAND_LINE_SIZE is 2048 on x86 and 4096 on
+ * arm64, at most a few KiB on every architecture; 64 KiB leaves room for a
+ * hand-made --cmdline file and still refuses /dev/zero-like input early.
+ */
+export const CMDLINE_MAX = 64 * KiB;
+/**
+ * Each depmod file (modules.alias, .dep, .builtin, .softdep, .symbols,
+ * .builtin.modinfo) and meta.pb: Debian 6.1's modules.alias is ~1.3 MB and its
+ * largest, modules.symbols, ~0.6 MB; 64 MiB is ~50x the largest seen.
+ */
+export const INDEX_FILE_MAX = 64 * MiB;
+/** Each modprobe.d file: real ones are a few KiB; 1 MiB is far past any hand-written configuration. */
+export const MODPROBE_CONF_MAX = 1 * MiB;
+
+/**
+ * The open(2) flags of every bounded read. O_CLOEXEC is not in Node's
+ * constants because libuv adds it to every open(2) itself (uv__fs_open).
+ */
+function openFlags(noFollow: boolean): number {
+  return constants.O_RDONLY | constants.O_NONBLOCK | (noFollow ? constants.O_NOFOLLOW : 0);
+}
+
+function kindOf(st: Stats): string {
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isDirectory()) return 'a directory';
+  if (st.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+function notRegular(file: string, st: Stats): HotplugError {
+  return new HotplugError('E_INPUT', `${kindOf(st)}, not a regular file: refused`, { file });
+}
+
+function tooLarge(file: string, cap: number): HotplugError {
+  return new HotplugError('E_TOO_LARGE', `larger than the ${capText(cap)} cap: refused`, { file });
+}
+
+/** 65536 → "64 KiB" (for messages). */
+export function capText(cap: number): string {
+  if (cap % MiB === 0) return `${cap / MiB} MiB`;
+  if (cap % KiB === 0) return `${cap / KiB} KiB`;
+  return `${cap} bytes`;
+}
+
+export interface ReadOptions {
+  /** Refuse a symlink (open fails with ELOOP). */
+  noFollow?: boolean;
+}
+
+/** First buffer size: the whole file when st_size is believable, else one page; cap + 1 at most. */
+function firstSize(st: Stats, cap: number): number {
+  return Math.min(cap + 1, Math.max(st.size + 1, 4096));
+}
+
+/**
+ * Open `file` as a regular file (the flags above) and return its descriptor;
+ * the caller closes it. Throws E_INPUT for anything but a regular file.
+ */
+export function openRegularSync(file: string, opts: ReadOptions = {}): number {
+  const fd = openSync(file, openFlags(opts.noFollow ?? false));
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw notRegular(file, st);
+    return fd;
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+}
+
+/** Read all of regular file `file`, at most `cap` bytes (else E_TOO_LARGE). For start-up: blocks the thread. */
+export function readBoundedSync(file: string, cap: number, opts: ReadOptions = {}): Buffer {
+  const fd = openRegularSync(file, opts);
+  try {
+    let buf = Buffer.allocUnsafe(firstSize(fstatSync(fd), cap));
+    let len = 0;
+    for (;;) {
+      if (len === buf.length) {
+        if (len > cap) throw tooLarge(file, cap);
+        const bigger = Buffer.allocUnsafe(Math.min(cap + 1, buf.length * 2));
+        buf.copy(bigger, 0, 0, len);
+        buf = bigger;
+      }
+      const n = readSync(fd, buf, len, buf.length - len, null);
+      if (n === 0) break;
+      len += n;
+    }
+    if (len > cap) throw tooLarge(file, cap);
+    return buf.subarray(0, len);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** readBoundedSync on libuv's threads: for the /sys walk and module files. */
+export async function readBounded(file: string, cap: number, opts: ReadOptions = {}): Promise<Buffer> {
+  const fh = await open(file, openFlags(opts.noFollow ?? false));
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw notRegular(file, st);
+    let buf = Buffer.allocUnsafe(firstSize(st, cap));
+    let len = 0;
+    for (;;) {
+      if (len === buf.length) {
+        if (len > cap) throw tooLarge(file, cap);
+        const bigger = Buffer.allocUnsafe(Math.min(cap + 1, buf.length * 2));
+        buf.copy(bigger, 0, 0, len);
+        buf = bigger;
+      }
+      const { bytesRead } = await fh.read(buf, len, buf.length - len, null);
+      if (bytesRead === 0) break;
+      len += bytesRead;
+    }
+    if (len > cap) throw tooLarge(file, cap);
+    return buf.subarray(0, len);
+  } finally {
+    await fh.close();
+  }
+}
