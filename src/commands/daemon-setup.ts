@@ -2,13 +2,13 @@
  * What `run` and `coldplug` share: flags for system paths, mode and logging,
  * and building the daemon's dependencies from them.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Logger } from 'pino';
 import { type Kernel } from '../core/kernel.js';
 import { HotplugError } from '../errors.js';
 import { createLogger, type LogFormat } from '../log.js';
 import { type IndexLocation } from '../sys/indexfs.js';
+import { readBoundedSync, SYSFS_ATTR_MAX } from '../sys/readfile.js';
 import { cannotLoadReason, DryRunKernel, SyscallKernel, type SysPaths } from '../sys/kernel.js';
 import { resolveLocation } from './common.js';
 
@@ -75,7 +75,7 @@ export function setup(values: Values, defaultMode: 'auto' | 'dry-run' = 'auto', 
 
 export function readKernelSeqnum(sysfs: string): bigint | undefined {
   try {
-    return BigInt(readFileSync(join(sysfs, 'kernel/uevent_seqnum'), 'latin1').trim());
+    return BigInt(readBoundedSync(join(sysfs, 'kernel/uevent_seqnum'), SYSFS_ATTR_MAX).toString('latin1').trim());
   } catch {
     return undefined;
   }

@@ -111,11 +111,16 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
         throw new HotplugError('E_SYSTEM', `uevent socket: ${(e as Error).message}`, { cause: e });
       }
     },
-    walk: (onEntry) =>
-      walkSysfs(s.paths.sysfs, (e) => {
-        if (values.demo) hint = betterHint(hint, e);
-        onEntry(e);
-      }),
+    walk: (onEntry, signal) =>
+      walkSysfs(
+        s.paths.sysfs,
+        (e) => {
+          if (values.demo) hint = betterHint(hint, e);
+          onEntry(e);
+        },
+        undefined,
+        signal,
+      ),
     readKernelSeqnum: () => readKernelSeqnum(s.paths.sysfs),
     notifier: new SdNotifier(),
     modulesDir: s.location.modulesDir,

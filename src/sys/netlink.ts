@@ -9,9 +9,10 @@
  * expose: it is found through /proc/net/netlink (protocol 15, our port) and
  * /proc/self/fd. Loss is then detected from SEQNUM gaps by the caller.
  */
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import koffi from 'koffi';
+import { readBoundedSync } from './readfile.js';
 // The raw layer alone: the package's index also loads its genl/nl80211/rt/wg
 // layers, which cost 60 ms of start-up here (9 ms for this file).
 import { RawNetlinkSocket } from 'netlink/dist/raw.js';
@@ -21,6 +22,8 @@ const SOL_SOCKET = 1;
 const SO_RCVBUFFORCE = 33;
 const SOL_NETLINK = 270;
 const NETLINK_NO_ENOBUFS = 5;
+/** /proc/net/netlink: one ~100-byte line per netlink socket; 4 MiB is tens of thousands of sockets. */
+const NETLINK_TABLE_MAX = 4 * 1024 * 1024;
 
 /** What the daemon needs from a uevent socket (tests use a fake). */
 export interface UeventSource {
@@ -63,7 +66,7 @@ function setsockopt(fd: number, level: number, name: number, value: number): num
 export function findNetlinkFd(procfs: string, protocol: number, port: number): number | undefined {
   let inode: string | undefined;
   try {
-    for (const line of readFileSync(join(procfs, 'net/netlink'), 'latin1').split('\n').slice(1)) {
+    for (const line of readBoundedSync(join(procfs, 'net/netlink'), NETLINK_TABLE_MAX).toString('latin1').split('\n').slice(1)) {
       const f = line.trim().split(/\s+/);
       if (f.length >= 10 && Number(f[1]) === protocol && Number(f[2]) === port) inode = f[9];
     }
