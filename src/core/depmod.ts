@@ -91,6 +91,8 @@ export function forEachAlias(
 }
 
 export interface DepLine {
+  /** Line number in modules.dep, for warnings. */
+  line: number;
   name: string;
   path: string;
   deps: string[];
@@ -121,7 +123,7 @@ export function parseDepFile(text: string, file: string, warnings: LineWarning[]
       warnings.push({ file, line: n, problem: 'a dependency is not a module path' });
       continue;
     }
-    out.push({ name, path, deps });
+    out.push({ line: n, name, path, deps });
   }
   return out;
 }
