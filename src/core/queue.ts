@@ -267,7 +267,7 @@ export class LoadQueue {
       }
       if (this.stopping) return; // SIGTERM: the load in flight finishes, nothing new starts
       const startedAt = this.now();
-      const params = this.index.options(step.name);
+      const params = this.index.options(step.name, step.role === 'target' ? (base as { modalias?: string }).modalias : undefined);
       const outcome = await this.kernel.load({ name: step.name, path, params });
       const ms = round(this.now() - startedAt);
       const queueMs = round(startedAt - enqueuedAt);
