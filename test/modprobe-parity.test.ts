@@ -6,14 +6,15 @@
  * root built with `depmod -b` from two real Debian modules.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { emptyConfig, kcmdlineParams, kmodLines, parseCmdline, parseModprobeConf } from '../src/core/config.js';
 import { indexFromDepmod, modulePathProblem, resolveModulePath } from '../src/core/build-index.js';
 import { ModuleIndex } from '../src/core/index.js';
-import { loadIndex } from '../src/sys/indexfs.js';
+import { FIXTURE_DIR as SOURCE_FIXTURE } from './helpers.js';
+import { configFiles, loadIndex } from '../src/sys/indexfs.js';
 
 function conf(text: string): ReturnType<typeof emptyConfig> {
   const cfg = emptyConfig();
@@ -94,6 +95,38 @@ describe('modprobe.d grammar (kmod_config_parse)', () => {
     const cfg = conf('alias dev:[a-b]-x m-1\nblacklist bad]\n');
     expect(cfg.aliases).toEqual([{ pattern: 'dev:[a-b]_x', module: 'm_1' }]);
     expect(cfg.warnings.map((w) => w.line)).toEqual([2]);
+  });
+});
+
+/** Two modprobe.d directories as a distribution has them, with an administrator's mask. */
+function configTree(): { etc: string; lib: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'hotplugd-conf-'));
+  const etc = join(dir, 'etc');
+  const lib = join(dir, 'lib');
+  mkdirSync(etc);
+  mkdirSync(lib);
+  mkdirSync(join(etc, 'sub.conf'));
+  symlinkSync('/dev/null', join(etc, 'a.conf'));
+  writeFileSync(join(etc, 'sub.conf/x.conf'), 'options psmouse insub=1\n');
+  writeFileSync(join(lib, 'a.conf'), 'options psmouse masked=1\n');
+  writeFileSync(join(lib, 'b.alias'), 'options psmouse fromalias=1\n');
+  writeFileSync(join(lib, '.c.conf'), 'options psmouse hidden=1\n');
+  writeFileSync(join(lib, 'd.txt'), 'options psmouse other=1\n');
+  writeFileSync(join(lib, 'e.conf'), 'options psmouse last=1\n');
+  return { etc, lib };
+}
+
+describe('modprobe.d files (conf_files_list)', () => {
+  it('lets a /dev/null symlink mask a file of the same name, reads .alias files, and skips hidden files, other names and directories', () => {
+    const { etc, lib } = configTree();
+    expect(configFiles([etc, lib])).toEqual([join(etc, 'a.conf'), join(lib, 'b.alias'), join(lib, 'e.conf')]);
+    const index = loadIndex({ modulesDir: join(SOURCE_FIXTURE), configDirs: [etc, lib], cmdline: '' });
+    expect(index.options('psmouse')).toBe('fromalias=1 last=1');
+  });
+
+  it('reads a config path that is a file whatever its name, as modprobe -C FILE', () => {
+    const { lib } = configTree();
+    expect(configFiles([join(lib, 'd.txt')])).toEqual([join(lib, 'd.txt')]);
   });
 });
 
@@ -259,6 +292,16 @@ describe.skipIf(!haveKmod)('against the real modprobe --show-depends', () => {
     const [name] = index.lookup('platform:pcspkr').names;
     expect(name).toBe('pcspkr');
     expect(resolveModulePath(modulesDir, index.moduleByName('pcspkr')!.path!)).toBe(modprobe('platform:pcspkr')[0]);
+  });
+
+  it('reads the same modprobe.d files as modprobe -C DIR -C DIR', () => {
+    const { etc, lib } = configTree();
+    const index = loadIndex({ modulesDir, configDirs: [etc, lib], cmdline: '' });
+    const out = execFileSync('modprobe', ['-d', root, '-S', release, '-C', etc, '-C', lib, '--show-depends', 'psmouse'], {
+      encoding: 'latin1',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    expect(`insmod ${join(modulesDir, 'kernel/psmouse.ko')} ${index.options('psmouse')} \n`).toBe(out);
   });
 
   it('gives each query the options modprobe gives it', () => {

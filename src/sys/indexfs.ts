@@ -39,21 +39,33 @@ function readOptional(file: string): string | undefined {
   return existsSync(file) ? readText(file) : undefined;
 }
 
-/** modprobe.d files in kmod's order: sorted by name, earlier directories winning. */
+/**
+ * modprobe.d files in kmod's order (libkmod-config.c conf_files_list): sorted
+ * by name, a name in an earlier directory hiding it in later ones — also
+ * when it is a symlink to /dev/null, which is how a packaged file is masked.
+ * In a directory kmod reads names ending in `.conf` or `.alias`, not hidden
+ * ones, and never a subdirectory; a path that is itself a file is read
+ * whatever its name (`modprobe -C FILE`).
+ */
 export function configFiles(dirs: readonly string[]): string[] {
   const chosen = new Map<string, string>();
   for (const dir of dirs) {
     let names: string[];
     try {
+      if (!statSync(dir).isDirectory()) {
+        const name = dir.slice(dir.lastIndexOf('/') + 1);
+        if (!chosen.has(name)) chosen.set(name, dir);
+        continue;
+      }
       names = readdirSync(dir);
     } catch {
       continue;
     }
     for (const name of names) {
-      if (!name.endsWith('.conf') || chosen.has(name)) continue;
+      if (name.startsWith('.') || !(name.endsWith('.conf') || name.endsWith('.alias')) || chosen.has(name)) continue;
       const full = join(dir, name);
       try {
-        if (!statSync(full).isFile()) continue;
+        if (statSync(full).isDirectory()) continue;
       } catch {
         continue;
       }
