@@ -313,3 +313,80 @@ describe.skipIf(!haveKmod)('against the real modprobe --show-depends', () => {
     }
   });
 });
+
+// `modprobe -c` prints the configuration libkmod read, the kernel command line
+// included; libkmod reads only /proc/cmdline, so each case bind-mounts a file
+// over it in a private mount namespace (the host's /proc is not touched).
+const canUnshare = (() => {
+  if (!haveKmod) return false;
+  try {
+    execFileSync('unshare', ['-m', 'sh', '-c', 'mount --bind /dev/null /proc/cmdline'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+describe.skipIf(!canUnshare)('against the real modprobe -c with a given kernel command line', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hotplugd-kcmd-'));
+  const confDir = join(dir, 'modprobe.d');
+  mkdirSync(confDir);
+  writeFileSync(
+    join(confDir, 'a.conf'),
+    [
+      'alias  my-x\tpsmouse extra words',
+      'blacklist foo-bar more',
+      'options psmouse a=1 \\',
+      '  b=2\tc=3',
+      '# comment \\',
+      'options psmouse swallowed=1',
+      'options\tsnd-hda-intel  model=auto ',
+      'alias dev:[a-b]-x m-1',
+      'blacklist bad]',
+      '',
+    ].join('\n'),
+  );
+
+  function kmodConfig(cmdline: string): string[] {
+    const file = join(dir, 'cmdline');
+    writeFileSync(file, cmdline);
+    const out = execFileSync('unshare', ['-m', 'sh', '-c', 'mount --bind "$1" /proc/cmdline && exec modprobe -C "$2" -c', 'sh', file, confDir], {
+      encoding: 'latin1',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    const end = out.indexOf('# End of configuration files');
+    return out
+      .slice(0, end)
+      .split('\n')
+      .filter((l) => /^(options|blacklist|alias) /.test(l));
+  }
+
+  function ours(cmdline: string): string[] {
+    const index = loadIndex({ modulesDir: SOURCE_FIXTURE, configDirs: [confDir], cmdline: join(dir, 'cmdline') });
+    const cfg = index.config;
+    void cmdline;
+    return [
+      ...[...cfg.blacklist].map((b) => `blacklist ${b}`),
+      ...cfg.aliases.map((a) => `alias ${a.pattern} ${a.module}`),
+      ...optionLines(cfg),
+    ];
+  }
+
+  const lines = [
+    'initrd=\\initramfs-linux.img mod_simple.foo mod_simple.bar=1 root=/dev/sda2 rootfstype=ext4 add_efi_memmap quiet rw',
+    'psmouse.foo psmouse.bar=1 psmouse.foobar="test 1" psmouse."invalid option" " notamodule" "noteamodule2 " notamodule3 quiet rw',
+    'psmouse.foo=2 ivrs_acpihid[14:00.5]=AMD0020:00 psmouse.bar=1 psmouse.zinga=test testmodule.testparam=1.5G',
+    'psmouse.foo "parport.dyndbg=file drivers/parport/ieee1284_ops.c +mpf" parport.x="a b" quiet rw',
+    'modprobe.blacklist=snd-pcsp,x,,y modprobe.other=1 snd-hda-intel.model=auto a.b.c=1 x=y.z .p=1 "m.p" m.q="a b"c m.r=1"2" m.s="',
+    'a.b=1\tc.d=2\r\ne.f=3',
+  ];
+  for (const [i, line] of lines.entries()) {
+    it(`reads command line ${i + 1} and the same modprobe.d file as modprobe does`, () => {
+      const theirs = kmodConfig(line);
+      const mine = ours(line);
+      // modprobe -c prints modprobe.d's blacklist before the command line's; hotplugd's set is unordered in meaning.
+      expect([...mine].sort()).toEqual([...theirs].sort());
+      expect(mine.filter((l) => l.startsWith('options '))).toEqual(theirs.filter((l) => l.startsWith('options ')));
+    });
+  }
+});
