@@ -38,6 +38,12 @@ describe('depmod files', () => {
     expect(warnings[0]!.line).toBe(3);
   });
 
+  it('splits modules.dep dependencies on tabs as well as spaces, as kmod_module_parse_depline', () => {
+    const warnings: { file: string; line: number; problem: string }[] = [];
+    expect(parseDepFile('kernel/a.ko:\tkernel/b.ko \t kernel/c.ko\n', 'modules.dep', warnings)[0]!.deps).toEqual(['kernel/b.ko', 'kernel/c.ko']);
+    expect(warnings).toEqual([]);
+  });
+
   it('reads softdeps, ignoring words before pre:/post: as kmod does', () => {
     const warnings: { file: string; line: number; problem: string }[] = [];
     const s = parseSoftdepFile('softdep ext4 pre: crypto-crc32c\nsoftdep cifs gcm\nsoftdep x\n', 'modules.softdep', warnings);

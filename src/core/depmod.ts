@@ -118,7 +118,7 @@ export function parseDepFile(text: string, file: string, warnings: LineWarning[]
       continue;
     }
     const rest = line.slice(colon + 1).trim();
-    const deps = rest === '' ? [] : rest.split(' ').filter((d) => d !== '');
+    const deps = rest === '' ? [] : rest.split(/[ \t]+/).filter((d) => d !== ''); // kmod splits on spaces and tabs
     if (!deps.every(isModulePath)) {
       warnings.push({ file, line: n, problem: 'a dependency is not a module path' });
       continue;
