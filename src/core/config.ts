@@ -145,7 +145,7 @@ export function parseModprobeConf(text: string, file: string, cfg: ModprobeConfi
     const words = new Words(line);
     const cmd = words.next();
     if (cmd === null) continue;
-    const parts = line.trim().split(/\s+/);
+    const parts = line.trim().split(/\s+/); // the words of the line, for the install/remove case
     const bad = (problem: string): void => {
       cfg.warnings.push({ file, line: n, problem });
     };
