@@ -2,7 +2,7 @@ import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { emptyConfig, parseModprobeConf } from '../src/core/config.js';
+import { emptyConfig, parseCmdline, parseModprobeConf } from '../src/core/config.js';
 import { ModuleIndex } from '../src/core/index.js';
 import { type LoadRequest, LoadQueue } from '../src/core/queue.js';
 import { loadIndex } from '../src/sys/indexfs.js';
@@ -137,10 +137,11 @@ describe('LoadQueue', () => {
     expect(loads().find((r) => r.module === 'virtio_net')).toMatchObject({ result: 'blacklisted' });
   });
 
-  it('passes modprobe.d options and command-line parameters, command line first', async () => {
+  it('passes modprobe.d options first and command-line parameters last, as libkmod joins them', async () => {
     const cfg = emptyConfig();
+    // The daemon reads the command line before modprobe.d (sys/indexfs.ts); the order of options must not depend on that.
+    parseCmdline('pcspkr.from_cmdline=1', cfg);
     parseModprobeConf('options pcspkr debug=1\n', 'x.conf', cfg);
-    cfg.options.set('pcspkr', ['from_cmdline=1', ...(cfg.options.get('pcspkr') ?? [])]);
     const index = new ModuleIndex(
       (await import('../src/core/build-index.js')).indexFromDepmod({
         dir: FIXTURE_DIR,
@@ -152,7 +153,48 @@ describe('LoadQueue', () => {
     const { kernel, queue } = setup({ index });
     queue.submit({ modalias: 'platform:pcspkr', origin: 'uevent' });
     await queue.idle();
-    expect(kernel.calls[0]!.params).toBe('from_cmdline=1 debug=1');
+    expect(kernel.calls[0]!.params).toBe('debug=1 from_cmdline=1');
+  });
+
+  it('passes options written for the alias a module was found by, and not to its dependencies', async () => {
+    const cfg = emptyConfig();
+    parseModprobeConf('alias my-beeper pcspkr\noptions my-beeper viaalias=1\noptions platform:pcspkr viamodalias=1\n', 'x.conf', cfg);
+    const index = new ModuleIndex(
+      (await import('../src/core/build-index.js')).indexFromDepmod({
+        dir: FIXTURE_DIR,
+        alias: 'alias platform:pcspkr pcspkr\n',
+        dep: 'kernel/pcspkr.ko: kernel/dep.ko\nkernel/dep.ko:\n',
+      }),
+      cfg,
+    );
+    const { kernel, queue } = setup({ index });
+    queue.submit({ modalias: 'platform:pcspkr', origin: 'uevent' });
+    queue.submit({ modalias: 'my-beeper', origin: 'uevent' });
+    await queue.idle();
+    expect(kernel.calls.map((c) => [c.name, c.params])).toEqual([
+      ['dep', ''],
+      ['pcspkr', 'viamodalias=1'],
+    ]);
+    const again = setup({ index });
+    again.queue.submit({ modalias: 'my-beeper', origin: 'uevent' });
+    await again.queue.idle();
+    expect(again.kernel.calls.map((c) => [c.name, c.params])).toEqual([
+      ['dep', ''],
+      ['pcspkr', 'viaalias=1'],
+    ]);
+  });
+
+  it('loads a module with an absolute path (a depmod.d external directory) from that path', async () => {
+    const parts = (await import('../src/core/build-index.js')).indexFromDepmod({
+      dir: FIXTURE_DIR,
+      alias: 'alias platform:ext ext\n',
+      dep: '/lib/modules/external/ext.ko:\n',
+    });
+    const { kernel, queue, loads } = setup({ index: new ModuleIndex(parts) });
+    queue.submit({ modalias: 'platform:ext', origin: 'uevent' });
+    await queue.idle();
+    expect(kernel.calls.map((c) => c.path)).toEqual(['/lib/modules/external/ext.ko']);
+    expect(loads()[0]).toMatchObject({ module: 'ext', result: 'loaded', path: '/lib/modules/external/ext.ko' });
   });
 
   it('records a module without a file, or with a path outside the module directory, as failed', async () => {

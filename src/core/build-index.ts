@@ -28,12 +28,38 @@ export interface DepmodTexts {
   symbols?: (() => string | undefined) | undefined;
 }
 
-const ESCAPE = /(^|\/)\.\.(\/|$)/;
+const DOTDOT = /(^|\/)\.\.(\/|$)/;
 
-/** A module path must stay inside the module directory. */
-export function checkModulePath(path: string, source: string): void {
-  if (path.startsWith('/') || ESCAPE.test(path) || path.includes('\0')) {
-    throw new HotplugError('E_PATH_ESCAPE', `module path "${path}" escapes the module directory`, { file: source });
+/**
+ * The one rule for module paths from any index (depmod's modules.dep, meta.pb)
+ * and for the loader: what is wrong with `path`, or null. libkmod
+ * (kmod_module_parse_depline) uses a path starting with `/` as is (depmod
+ * writes those for `external` directories of depmod.d) and joins any other to
+ * the module directory. hotplugd also refuses a `..` component anywhere and a
+ * NUL: a relative path must stay inside the module directory, and an index is
+ * never a way to reach an arbitrary file. `allowAbsolute` is false for
+ * sources whose paths are relative by definition (meta.pb).
+ */
+export function modulePathProblem(path: string, allowAbsolute = true): string | null {
+  if (path === '') return 'empty module path';
+  if (path.includes('\0')) return 'module path contains a NUL byte';
+  if (DOTDOT.test(path)) return 'module path has a ".." component';
+  if (!allowAbsolute && path.startsWith('/')) return 'module path is absolute';
+  return null;
+}
+
+/** The file to load for an index path (see modulePathProblem), or null when the path is refused. */
+export function resolveModulePath(modulesDir: string, path: string): string | null {
+  if (modulePathProblem(path) !== null) return null;
+  if (path.startsWith('/')) return path;
+  return modulesDir.endsWith('/') ? modulesDir + path : `${modulesDir}/${path}`;
+}
+
+/** Throws E_PATH_ESCAPE for a path that modulePathProblem refuses (sources that refuse a bad file whole: meta.pb). */
+export function checkModulePath(path: string, source: string, allowAbsolute = false): void {
+  const problem = modulePathProblem(path, allowAbsolute);
+  if (problem !== null) {
+    throw new HotplugError('E_PATH_ESCAPE', `module path "${path}": ${problem}`, { file: source });
   }
 }
 
@@ -101,17 +127,21 @@ export function indexFromDepmod(t: DepmodTexts): IndexParts {
   const depFile = `${t.dir}/modules.dep`;
   const depLines = parseDepFile(t.dep, depFile, warnings);
   const byPath = new Map<string, number>();
-  for (const d of depLines) {
-    checkModulePath(d.path, depFile);
-    byPath.set(d.path, add(d.name, d.path, false));
-  }
-  for (const d of depLines) {
+  // One bad line costs that module, never the index (libkmod reads the
+  // lines it can). Dependencies are checked with their line: a module whose
+  // dependency is refused could not be loaded anyway.
+  const usable = depLines.filter((d) => {
+    const problem = [d.path, ...d.deps].map((p) => modulePathProblem(p)).find((p) => p !== null);
+    if (problem !== undefined) warnings.push({ file: depFile, line: d.line, problem: `${problem}; module ${d.name} skipped` });
+    return problem === undefined;
+  });
+  for (const d of usable) byPath.set(d.path, add(d.name, d.path, false));
+  for (const d of usable) {
     const m = modules[byName.get(d.name)!]!;
     for (const dep of d.deps) {
       let i = byPath.get(dep);
       if (i === undefined) {
         // A dependency without a line of its own still has a path.
-        checkModulePath(dep, depFile);
         const name = moduleNameFromPath(dep)!;
         i = byName.get(name) ?? add(name, dep, false);
         byPath.set(dep, i);

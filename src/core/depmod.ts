@@ -91,6 +91,8 @@ export function forEachAlias(
 }
 
 export interface DepLine {
+  /** Line number in modules.dep, for warnings. */
+  line: number;
   name: string;
   path: string;
   deps: string[];
@@ -116,12 +118,12 @@ export function parseDepFile(text: string, file: string, warnings: LineWarning[]
       continue;
     }
     const rest = line.slice(colon + 1).trim();
-    const deps = rest === '' ? [] : rest.split(' ').filter((d) => d !== '');
+    const deps = rest === '' ? [] : rest.split(/[ \t]+/).filter((d) => d !== ''); // kmod splits on spaces and tabs
     if (!deps.every(isModulePath)) {
       warnings.push({ file, line: n, problem: 'a dependency is not a module path' });
       continue;
     }
-    out.push({ name, path, deps });
+    out.push({ line: n, name, path, deps });
   }
   return out;
 }

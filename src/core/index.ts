@@ -238,9 +238,37 @@ export class ModuleIndex {
     return this.config.softdeps.get(name) ?? this.softdepsFromIndex.get(name);
   }
 
-  /** Module parameters as modprobe passes them: every options entry joined by spaces. */
-  options(name: string): string {
-    return (this.config.options.get(name) ?? []).join(' ');
+  /**
+   * Module parameters as libkmod passes them (kmod_module_get_options): every
+   * `options` entry whose name equals the module's name or the alias the
+   * module was looked up by, modprobe.d in file order and then the kernel
+   * command line (the kernel keeps the last value of a repeated parameter,
+   * so the boot line wins), joined by spaces; empty entries are skipped.
+   * `viaQuery` is the MODALIAS (or name) the module was found by; the alias
+   * is the normalized query for modules.alias/modules.symbols matches and the
+   * modprobe.d `alias` pattern for those (plain string compares, as libkmod).
+   */
+  options(name: string, viaQuery?: string): string {
+    const alias = viaQuery === undefined ? null : this.aliasOf(name, viaQuery);
+    const parts: string[] = [];
+    for (const lines of [this.config.optionLines, this.config.cmdlineOptionLines]) {
+      for (const l of lines) if ((l.module === name || l.module === alias) && l.options !== '') parts.push(l.options);
+    }
+    return parts.join(' ');
+  }
+
+  /** The alias libkmod records on a module found by `query` (kmod_module_new_from_alias), or null. */
+  private aliasOf(name: string, query: string): string | null {
+    const r = this.lookup(query);
+    if (r.normalized === null || !r.names.includes(name)) return null;
+    if (r.source === 'alias' || r.source === 'symbol') return r.normalized;
+    if (r.source === 'config') {
+      // The first modprobe.d alias line that matched for this module (configAliases follows config.aliases).
+      const normalized = r.normalized;
+      const i = this.configAliases.findIndex((a) => a.module === name && a.tokens !== null && tokensMatch(a.tokens, normalized, this.classes));
+      return i >= 0 ? this.config.aliases[i]!.pattern : null;
+    }
+    return null;
   }
 
   isBlacklisted(name: string): boolean {

@@ -16,7 +16,7 @@
  * - the blacklist applies to modules matched by a modalias, never to the
  *   dependencies of a module being loaded (as modprobe -b).
  */
-import { isAbsolute, join, normalize } from 'node:path';
+import { resolveModulePath } from './build-index.js';
 import { type ModuleIndex } from './index.js';
 import { type Kernel } from './kernel.js';
 import { loadOrder, type PlanStep } from './plan.js';
@@ -267,7 +267,7 @@ export class LoadQueue {
       }
       if (this.stopping) return; // SIGTERM: the load in flight finishes, nothing new starts
       const startedAt = this.now();
-      const params = this.index.options(step.name);
+      const params = this.index.options(step.name, step.role === 'target' ? (base as { modalias?: string }).modalias : undefined);
       const outcome = await this.kernel.load({ name: step.name, path, params });
       const ms = round(this.now() - startedAt);
       const queueMs = round(startedAt - enqueuedAt);
@@ -312,15 +312,12 @@ export class LoadQueue {
     this.log.error('queueMs' in record ? record : { ...record, queueMs: round(this.now() - enqueuedAt) }, LOAD_MSG);
   }
 
-  /** Absolute module path, refusing paths that leave the module directory. */
+  /** The file to load: index paths as libkmod joins them (core/build-index.ts, resolveModulePath). */
   private resolvePath(step: PlanStep): string | { code: string; message: string } {
     if (step.path === null || step.path === '') {
       return { code: 'ENOENT', message: 'no module file for this name in the index' };
     }
-    if (isAbsolute(step.path) || normalize(step.path).split('/').includes('..')) {
-      return { code: 'E_PATH_ESCAPE', message: 'module path escapes the module directory' };
-    }
-    return join(this.modulesDir, step.path);
+    return resolveModulePath(this.modulesDir, step.path) ?? { code: 'E_PATH_ESCAPE', message: 'module path escapes the module directory' };
   }
 }
 

@@ -2,7 +2,7 @@
  * Reading an index and its configuration from the filesystem: the thin layer
  * over core/build-index.ts, core/meta.ts and core/config.ts.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { indexFromDepmod } from '../core/build-index.js';
 import { emptyConfig, type ModprobeConfig, parseCmdline, parseModprobeConf } from '../core/config.js';
@@ -61,9 +61,14 @@ function flagInputError(flag: string, file: string, e: unknown): HotplugError {
 }
 
 /**
- * modprobe.d files in kmod's order: sorted by name, earlier directories
- * winning. A directory that cannot be listed is skipped, unless `required`
- * (named by --config-dir): then it is an E_INPUT error.
+ * modprobe.d files in kmod's order (libkmod-config.c conf_files_list): sorted
+ * by name, a name in an earlier directory hiding it in later ones — also
+ * when it is a symlink to /dev/null, which is how a packaged file is masked.
+ * In a directory kmod reads names ending in `.conf` or `.alias`, not hidden
+ * ones, and never a subdirectory; a path that is itself a file is read
+ * whatever its name (`modprobe -C FILE`). A directory that cannot be listed
+ * is skipped, unless `required` (named by --config-dir): then it is an
+ * E_INPUT error.
  */
 export function configFiles(dirs: readonly string[], required = false): string[] {
   const chosen = new Map<string, string>();
@@ -71,16 +76,21 @@ export function configFiles(dirs: readonly string[], required = false): string[]
     if (dir === '') continue;
     let names: string[];
     try {
+      if (!statSync(dir).isDirectory()) {
+        const name = dir.slice(dir.lastIndexOf('/') + 1);
+        if (!chosen.has(name)) chosen.set(name, dir);
+        continue;
+      }
       names = readdirSync(dir);
     } catch (e) {
       if (required) throw flagInputError('--config-dir', dir, e);
       continue;
     }
     for (const name of names) {
-      if (!name.endsWith('.conf') || chosen.has(name)) continue;
+      if (name.startsWith('.') || !(name.endsWith('.conf') || name.endsWith('.alias')) || chosen.has(name)) continue;
       const full = join(dir, name);
       try {
-        if (!statSync(full).isFile()) continue;
+        if (statSync(full).isDirectory()) continue;
       } catch {
         continue;
       }
@@ -113,11 +123,21 @@ function readCmdline(cmdlineFile: string | undefined): string | undefined {
  * `cmdlineFile`: see readCmdline. A modprobe.d file that cannot be read or is
  * larger than MODPROBE_CONF_MAX is skipped with a warning, as before.
  */
+/** A modprobe.d name linked to /dev/null masks the same name in later directories, and is itself empty. */
+function masked(file: string): boolean {
+  try {
+    return realpathSync(file) === '/dev/null';
+  } catch {
+    return false;
+  }
+}
+
 export function loadConfig(configDirs: readonly string[] | undefined, cmdlineFile: string | undefined): ModprobeConfig {
   const cfg = emptyConfig();
   const cmdline = readCmdline(cmdlineFile);
   if (cmdline !== undefined) parseCmdline(cmdline, cfg);
   for (const file of configFiles(configDirs ?? DEFAULT_CONFIG_DIRS, configDirs !== undefined)) {
+    if (masked(file)) continue;
     let text: string;
     try {
       text = readBoundedSync(file, MODPROBE_CONF_MAX).toString('latin1');
