@@ -12,7 +12,7 @@ export interface ModprobeConfig {
   /** Options per module, command line first, then modprobe.d in file order (kmod's order). */
   options: Map<string, string[]>;
   softdeps: Map<string, SoftdepSpec>;
-  /** Modules with `install`/`remove` commands: never executed, only reported. */
+  /** `install`/`remove` commands by module name pattern, in file order (first line per name); see core/install.ts. */
   commands: Map<string, { install?: string; remove?: string }>;
   warnings: LineWarning[];
 }
@@ -83,17 +83,21 @@ export function parseModprobeConf(text: string, file: string, cfg: ModprobeConfi
       }
       case 'install':
       case 'remove': {
-        if (parts.length < 3) {
+        // kmod: the module name ends at the first blank; the command is the
+        // rest of the line verbatim (after that one blank), so quoting and
+        // spacing reach /bin/sh as written.
+        const m = /^\S+[\t ]+(\S+)[\t ](.*)$/.exec(line);
+        if (m === null || m[2]!.trim() === '') {
           bad(`expected "${cmd} MODULE COMMAND..."`);
           break;
         }
-        const name = underscores(parts[1]!);
+        // The name is an fnmatch pattern (libkmod matches it against module
+        // names); the first line that matches a module wins, so keep the first.
+        const name = underscores(m[1]!);
         const entry = cfg.commands.get(name) ?? {};
-        entry[cmd] = parts.slice(2).join(' ');
+        entry[cmd] ??= m[2]!;
         cfg.commands.set(name, entry);
-        // Reported, never executed: a hotplug daemon running shell commands
-        // from configuration is a privilege it does not need.
-        bad(`"${cmd} ${name}" is not supported: the command is not run (the module itself is loaded)`);
+        // `remove` is kept but never used: a loader never unloads.
         break;
       }
       default:
