@@ -5,7 +5,7 @@
  */
 import { type ModuleIndex } from './core/index.js';
 import { type Kernel } from './core/kernel.js';
-import { type Log, LoadQueue } from './core/queue.js';
+import { type Log, LoadQueue, type QueuePolicy } from './core/queue.js';
 import { parseUevent, SeqnumTracker } from './core/uevent.js';
 import { type ColdplugEntry, type ColdplugResult } from './sys/coldplug.js';
 import { type UeventSource } from './sys/netlink.js';
@@ -31,6 +31,8 @@ export interface DaemonDeps {
   quietCheckMs?: number;
   /** Do not walk at start (an initramfs already did); resyncs still walk. */
   skipColdplug?: boolean;
+  /** Install-command runner and policy, load timeout (commands/daemon-setup.ts queuePolicy). */
+  queue?: QueuePolicy;
 }
 
 /** Rejected-message logging: the first few of each reason per minute, then a count. */
@@ -117,7 +119,7 @@ export class Daemon {
     walking?.catch(() => undefined);
     const index = this.deps.loadIndex();
     this.idx = index;
-    this.q = new LoadQueue({ index, kernel: this.deps.kernel, log, modulesDir: this.deps.modulesDir });
+    this.q = new LoadQueue({ index, kernel: this.deps.kernel, log, modulesDir: this.deps.modulesDir, ...this.deps.queue });
     this.q.onIdle = () => this.settled();
     log.info({ ...source.info, kernel: this.deps.kernel.kind, index: index.source, ...index.stats() }, 'listening');
     for (const p of source.info.problems) log.warn({ problem: p }, 'uevent socket');
