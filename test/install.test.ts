@@ -127,11 +127,15 @@ describe('install commands in the queue', () => {
   it('does not run the command of a module the kernel has live or built in', async () => {
     const runner = new FakeRunner();
     const kernel = new FakeKernel({}, new Map([['pcspkr', 'live' as const]]));
-    const { queue } = setup(fixtureWith('install pcspkr /bin/true\ninstall ext4 /bin/true\n'), kernel, { runner });
+    const { queue, loads } = setup(fixtureWith('install pcspkr /bin/true\ninstall debugfs /bin/true\n'), kernel, { runner });
     queue.submit({ modalias: 'platform:pcspkr', origin: 'uevent' });
-    queue.submit({ module: 'ext4', origin: 'request' });
+    queue.submit({ modalias: 'fs-debugfs', origin: 'uevent' });
     await queue.idle();
-    expect(runner.runs.map((r) => r.module)).not.toContain('pcspkr');
+    expect(runner.runs).toEqual([]);
+    expect(loads().map((r) => [r.module, r.result])).toEqual([
+      ['pcspkr', 'already-loaded'],
+      ['debugfs', 'builtin'],
+    ]);
   });
 
   it('does not warn about install and remove lines any more', () => {
