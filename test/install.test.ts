@@ -99,6 +99,9 @@ describe('install commands in the queue', () => {
     const { queue, loads } = setup(fixtureWith('install usb-storage /bin/true\n'), kernel, { runner, installCommands: 'refuse' });
     queue.submit({ modalias: USB, origin: 'uevent' });
     await queue.idle();
+    queue.submit({ modalias: USB, devpath: '/devices/usb1/1-2', origin: 'uevent' });
+    await queue.idle();
+    expect(loads().filter((r) => r.module === 'usb_storage').map((r) => r.reason)).toEqual(['install-command', 'install-command']);
     expect(runner.runs).toHaveLength(0);
     expect(kernel.calls.map((c) => c.name)).not.toContain('usb_storage');
     expect(loads().find((r) => r.module === 'usb_storage')).toMatchObject({ result: 'skipped', reason: 'install-command', command: '/bin/true' });

@@ -376,6 +376,7 @@ export class LoadQueue {
         this.skip(device, 'dependency-failed', { ...rec, path: step.path, failedDependency: broken.cause });
         continue;
       }
+      if (this.stopping) return; // SIGTERM: nothing new starts, no command either
       const params = this.index.options(step.name);
       const command = installCommandFor(this.index, step.name);
       if (command !== undefined) {
@@ -388,7 +389,6 @@ export class LoadQueue {
         this.fail(step.name, device, { ...rec, path: step.path, result: 'failed' satisfies LoadResult, code: path.code, error: path.message }, enqueuedAt);
         continue;
       }
-      if (this.stopping) return; // SIGTERM: the load in flight finishes, nothing new starts
       if (!(await this.load(step.name, device, rec, path, params, enqueuedAt))) markDown(step.name);
     }
   }
@@ -399,7 +399,7 @@ export class LoadQueue {
    */
   private async install(step: PlanStep, rec: Record<string, unknown>, command: string, params: string, device: string, enqueuedAt: number): Promise<boolean> {
     if (this.installPolicy === 'refuse' || this.runner === undefined) {
-      this.failed.set(step.name, 'E_INSTALL_REFUSED');
+      // Decided again for every request (no failed-before): the reason stays "install-command".
       this.skip(device, 'install-command', { ...rec, command, ...(this.runner === undefined && this.installPolicy === 'run' ? { runner: 'none' } : {}) });
       return false;
     }
