@@ -39,6 +39,23 @@ describe('install commands on the command line', () => {
     expect(j.modules.find((m) => m.name === 'usb_storage')!.installCommands).toEqual({ usb_storage: '/bin/true quirks=1' });
   });
 
+  it('coldplug --dry-run reports the command once per device, even when the modalias matches two modules needing it', () => {
+    const sys = mkdtempSync(join(tmpdir(), 'hotplugd-sys-'));
+    mkdirSync(join(sys, 'devices/usb1/1-1:1.0'), { recursive: true });
+    writeFileSync(join(sys, 'devices/usb1/1-1:1.0/uevent'), `MODALIAS=${USB}\n`);
+    const conf = confDir('install usb-storage /bin/true\n');
+    const r = cli(['coldplug', '--dry-run', '--modules-dir', FIXTURE_DIR, '--config-dir', conf, '--cmdline', '', '--sysfs', sys, '--procfs', sys, '--log-format', 'json']);
+    const recs = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>).filter((x) => x.msg === 'module');
+    expect(recs.map((x) => `${String(x.module)}:${String(x.result)}`)).toEqual([
+      'usb_common:would-load',
+      'usbcore:would-load',
+      'scsi_common:would-load',
+      'scsi_mod:would-load',
+      'usb_storage:would-run',
+      'uas:would-load',
+    ]);
+  });
+
   it('coldplug --dry-run reports the command as "would-run"; --install-commands refuse skips the module', () => {
     const sys = sysfsTree();
     const conf = confDir('install pcspkr /bin/true\n');

@@ -410,6 +410,8 @@ export class LoadQueue {
     }
     const full = substituteCmdlineOpts(command, params);
     const withParams = params !== '' ? { params } : {};
+    // This record is the device's one for the module: no install-command-ran after it.
+    this.firstForDevice(device, step.name);
     if (!this.kernel.loads) {
       this.commandsRan.add(step.name);
       this.counts.wouldRun++;
