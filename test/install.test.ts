@@ -141,6 +141,13 @@ describe('install commands in the queue', () => {
     ]);
   });
 
+  it('normalizes install patterns as kmod does: dashes outside brackets, an unmatched bracket refused', () => {
+    const cfg = emptyConfig();
+    parseModprobeConf('install snd-[a-c]x /bin/true\ninstall bad] /bin/true\ninstall usb-storage\n', 'x.conf', cfg);
+    expect([...cfg.commands.keys()]).toEqual(['snd_[a-c]x']);
+    expect(cfg.warnings.map((w) => w.line)).toEqual([2, 3]);
+  });
+
   it('does not warn about install and remove lines any more', () => {
     const cfg = emptyConfig();
     parseModprobeConf('install usb-storage /bin/true\nremove usb-storage /bin/true\n', 'x.conf', cfg);

@@ -93,7 +93,12 @@ export function parseModprobeConf(text: string, file: string, cfg: ModprobeConfi
         }
         // The name is an fnmatch pattern (libkmod matches it against module
         // names); the first line that matches a module wins, so keep the first.
-        const name = underscores(m[1]!);
+        // kmod's underscores(): `-` to `_` outside brackets; an unmatched bracket is a syntax error.
+        const name = normalizeAlias(m[1]!);
+        if (name === null) {
+          bad(`"${cmd}" module pattern has an unmatched bracket`);
+          break;
+        }
         const entry = cfg.commands.get(name) ?? {};
         entry[cmd] ??= m[2]!;
         cfg.commands.set(name, entry);
