@@ -20,7 +20,7 @@
  */
 import { type ModuleIndex } from './core/index.js';
 import { type Kernel } from './core/kernel.js';
-import { type Log, LoadQueue } from './core/queue.js';
+import { type Log, LoadQueue, type QueuePolicy } from './core/queue.js';
 import { parseUevent, SeqnumTracker } from './core/uevent.js';
 import { RejectLog, Serial, SettleTracker } from './daemon-state.js';
 import { HotplugError } from './errors.js';
@@ -55,6 +55,8 @@ export interface DaemonDeps {
   settleIntervalMs?: number;
   /** Do not walk at start (an initramfs already did); resyncs still walk. */
   skipColdplug?: boolean;
+  /** Install-command runner and policy, load timeout (commands/daemon-setup.ts queuePolicy). */
+  queue?: QueuePolicy;
 }
 
 type Phase = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
@@ -198,7 +200,7 @@ export class Daemon {
     const index = this.deps.loadIndex();
     this.idx = index;
     this.mark('indexReady');
-    this.q = new LoadQueue({ index, kernel: this.timedKernel(), log, modulesDir: this.deps.modulesDir });
+    this.q = new LoadQueue({ index, kernel: this.timedKernel(), log, modulesDir: this.deps.modulesDir, ...this.deps.queue });
     this.q.onIdle = () => this.drained();
     log.info({ ...source.info, kernel: this.deps.kernel.kind, index: index.source, ...index.stats() }, 'listening');
     for (const p of source.info.problems) log.warn({ problem: p }, 'uevent socket');

@@ -2,17 +2,23 @@
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { type UeventSource } from '../src/sys/netlink.js';
+import { type CommandOutcome, type CommandRunner, type InstallCommandRequest } from '../src/core/install.js';
 import { errnoNumber, type Kernel, type LoadOutcome, type LoadRequestForKernel, type ModuleState } from '../src/core/kernel.js';
 
-/** A scriptable kernel: per module, "ok" or an errno name; records every call and the peak concurrency. */
+/**
+ * A scriptable kernel: per module, "ok", an errno name, or a list of them (one
+ * per attempt, the last repeated); "hang" never answers until release(name).
+ * Records every call and the peak concurrency; rmmod() removes a module.
+ */
 export class FakeKernel implements Kernel {
   readonly kind = 'fake';
   readonly loads = true;
   readonly calls: LoadRequestForKernel[] = [];
   inFlight = 0;
   maxInFlight = 0;
+  private readonly held = new Map<string, (what: string) => void>();
   constructor(
-    private readonly script: Record<string, string> = {},
+    private readonly script: Record<string, string | string[]> = {},
     private readonly loaded = new Map<string, ModuleState>(),
     private readonly delayMs = 0,
   ) {}
@@ -21,14 +27,39 @@ export class FakeKernel implements Kernel {
     return new Map(this.loaded);
   }
 
+  moduleState(name: string): ModuleState | undefined {
+    return this.loaded.get(name);
+  }
+
+  /** As rmmod: the kernel forgets the module. */
+  rmmod(name: string): void {
+    this.loaded.delete(name);
+  }
+
+  /** Answer a "hang" load now, with "ok" or an errno name. */
+  release(name: string, what = 'ok'): void {
+    const r = this.held.get(name);
+    if (r === undefined) throw new Error(`no load of ${name} is hanging`);
+    this.held.delete(name);
+    r(what);
+  }
+
+  private next(name: string): string {
+    const s = this.script[name] ?? 'ok';
+    if (typeof s === 'string') return s;
+    const n = this.calls.filter((c) => c.name === name).length;
+    return s[Math.min(n, s.length) - 1] ?? 'ok';
+  }
+
   async load(req: LoadRequestForKernel): Promise<LoadOutcome> {
     this.calls.push(req);
     this.inFlight++;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     try {
-      if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
+      let what = this.next(req.name);
+      if (what === 'hang') what = await new Promise<string>((r) => this.held.set(req.name, r));
+      else if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
       else await Promise.resolve();
-      const what = this.script[req.name] ?? 'ok';
       if (what === 'ok') {
         this.loaded.set(req.name, 'live');
         return { ok: true };
@@ -37,6 +68,18 @@ export class FakeKernel implements Kernel {
     } finally {
       this.inFlight--;
     }
+  }
+}
+
+/** A CommandRunner double: records each command, answers with an exit status (default 0). */
+export class FakeRunner implements CommandRunner {
+  readonly runs: InstallCommandRequest[] = [];
+  constructor(private readonly exitCodes: Record<string, number> = {}) {}
+
+  async run(req: InstallCommandRequest): Promise<CommandOutcome> {
+    this.runs.push(req);
+    await Promise.resolve();
+    return { exitCode: this.exitCodes[req.module] ?? 0, signal: null, timedOut: false, output: '', truncated: false };
   }
 }
 

@@ -90,7 +90,7 @@ describe('hotplugd run --demo', () => {
     const demo = await daemon.waitFor((r) => typeof r.msg === 'string' && r.msg.startsWith('demo:'), 15_000, 'the demo hint');
     expect(demo.try).toBe(`echo add > ${sysfs}/devices/bus0/dev0/uevent`); // the pcspkr device of the fake tree
     expect(daemon.records.find((r) => r.msg === 'listening')).toMatchObject({ kernel: 'dry-run', index: FIXTURE_DIR });
-    expect(daemon.records.some((r) => r.msg === 'module' && r.module === 'pcspkr' && r.result === 'would-load')).toBe(true);
+    await daemon.waitFor((r) => r.msg === 'module' && r.module === 'pcspkr' && r.result === 'would-load', 10_000, 'would-load pcspkr');
     daemon.proc.kill('SIGTERM');
     expect(await daemon.exited).toBe(0);
   });

@@ -7,7 +7,7 @@ import { EXIT } from '../errors.js';
 import { walkSysfs } from '../sys/coldplug.js';
 import { loadIndex } from '../sys/indexfs.js';
 import { INDEX_FLAGS, INDEX_HELP, type Io, parseFlags } from './common.js';
-import { setup, SYSTEM_FLAGS, SYSTEM_HELP } from './daemon-setup.js';
+import { queuePolicy, setup, SYSTEM_FLAGS, SYSTEM_HELP } from './daemon-setup.js';
 import { summarizeWarnings } from './match.js';
 
 export const COLDPLUG_HELP = `Usage: hotplugd coldplug [--dry-run] [INDEX FLAGS] [SYSTEM FLAGS]
@@ -34,11 +34,12 @@ export async function coldplugCommand(args: string[], io: Io): Promise<number> {
     return EXIT.OK;
   }
   if (values['dry-run']) values.mode = 'dry-run';
+  const policy = queuePolicy(values);
   const s = setup(values, 'auto', io.stdout);
   if (s.fallback !== undefined) s.log.warn({ reason: s.fallback }, 'cannot load modules here: running as dry-run');
   const index = loadIndex(s.location);
   for (const w of summarizeWarnings(index)) s.log.warn({ detail: w }, 'index lines skipped');
-  const queue: LoadQueue = new Queue({ index, kernel: s.kernel, log: s.log, modulesDir: s.location.modulesDir });
+  const queue: LoadQueue = new Queue({ index, kernel: s.kernel, log: s.log, modulesDir: s.location.modulesDir, ...policy });
   const r = await walkSysfs(s.paths.sysfs);
   const seen = new Set<string>();
   for (const e of r.entries) {

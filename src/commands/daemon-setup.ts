@@ -5,10 +5,12 @@
 import { join } from 'node:path';
 import { type Logger } from 'pino';
 import { type Kernel } from '../core/kernel.js';
+import { type QueuePolicy } from '../core/queue.js';
 import { HotplugError } from '../errors.js';
 import { createLogger, type LogFormat } from '../log.js';
 import { type IndexLocation } from '../sys/indexfs.js';
 import { readBoundedSync, SYSFS_ATTR_MAX } from '../sys/readfile.js';
+import { ShellCommandRunner } from '../sys/install.js';
 import { cannotLoadReason, DryRunKernel, SyscallKernel, type SysPaths } from '../sys/kernel.js';
 import { resolveLocation } from './common.js';
 
@@ -18,6 +20,9 @@ export const SYSTEM_FLAGS = {
   mode: { type: 'string' },
   'log-format': { type: 'string' },
   'log-level': { type: 'string' },
+  'install-commands': { type: 'string' },
+  'install-timeout': { type: 'string' },
+  'load-timeout': { type: 'string' },
 } as const;
 
 export const SYSTEM_HELP = `System:
@@ -32,7 +37,19 @@ export const SYSTEM_HELP = `System:
                       record. JSON lines carry a syslog priority prefix (<3>
                       failed, <4> skipped or blacklisted, <6> the rest) when
                       stdout is the journal ($JOURNAL_STREAM)
-  --log-level LEVEL   trace, debug, info (default), warn, error`;
+  --log-level LEVEL   trace, debug, info (default), warn, error
+
+Loading:
+  --install-commands POLICY
+                      run (default): a modprobe.d "install" command runs in
+                      place of loading its module, as modprobe runs it (once
+                      per module until the next reload; in dry-run it is only
+                      reported, "would-run"); refuse: never run one, never
+                      load such a module (recorded "skipped")
+  --install-timeout S kill an install command (its whole process group) after
+                      S seconds (default 30)
+  --load-timeout S    a load still in flight after S seconds is reported and
+                      the queue goes on without it (default 60)`;
 
 type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
@@ -71,6 +88,29 @@ export function setup(values: Values, defaultMode: 'auto' | 'dry-run' = 'auto', 
     }
   }
   return { paths, location: resolveLocation(values), kernel, log, fallback };
+}
+
+/** Seconds (a positive decimal, at most a day) -> milliseconds. */
+function parseSeconds(value: unknown, flag: string, dflt: number): number {
+  if (value === undefined) return dflt * 1000;
+  const n = typeof value === 'string' && /^\d+(\.\d+)?$/.test(value) ? Number(value) : NaN;
+  if (!(n > 0 && n <= 86_400)) throw new HotplugError('E_USAGE', `${flag} takes seconds, more than 0 and at most 86400 (got "${String(value)}")`);
+  return Math.round(n * 1000);
+}
+
+/**
+ * The queue's policy from the flags (--install-commands, --install-timeout,
+ * --load-timeout), for LoadQueue's options (DaemonDeps.queue in run).
+ */
+export function queuePolicy(values: Values): QueuePolicy {
+  const installCommands = oneOf(values['install-commands'], ['run', 'refuse'] as const, '--install-commands', 'run');
+  const installTimeoutMs = parseSeconds(values['install-timeout'], '--install-timeout', 30);
+  const loadTimeoutMs = parseSeconds(values['load-timeout'], '--load-timeout', 60);
+  return {
+    installCommands,
+    loadTimeoutMs,
+    ...(installCommands === 'run' ? { runner: new ShellCommandRunner({ timeoutMs: installTimeoutMs }) } : {}),
+  };
 }
 
 export function readKernelSeqnum(sysfs: string): bigint | undefined {

@@ -4,6 +4,7 @@
 import { createInterface } from 'node:readline';
 import { EXIT, printable } from '../errors.js';
 import { type ModuleIndex } from '../core/index.js';
+import { installCommandFor, substituteCmdlineOpts } from '../core/install.js';
 import { loadOrder } from '../core/plan.js';
 import { loadIndex } from '../sys/indexfs.js';
 import { INDEX_FLAGS, INDEX_HELP, type Io, parseFlags, resolveLocation, toBytes } from './common.js';
@@ -15,7 +16,10 @@ Print the modules that serve each MODALIAS, one per line, as modprobe -R does
 (libkmod's lookup order; every matching module, not the first).
 
   --json     one JSON object per MODALIAS: each module's path, built-in and
-             blacklisted flags, options, and the dependency load order
+             blacklisted flags, options, the dependency load order, and
+             installCommands: for each module of that order that has a
+             modprobe.d install command, the command run instead of loading
+             it ($CMDLINE_OPTS substituted), as modprobe --show-depends lists
   --stdin    read one query per line; print "<query>\\t<modules separated by
              spaces>" per query (empty after the tab when nothing matches)
   -h, --help this text
@@ -33,13 +37,20 @@ export function describe(index: ModuleIndex, query: string): object {
     source: r.source,
     modules: r.names.map((name) => {
       const m = index.moduleByName(name);
+      const order = loadOrder(index, name);
+      const commands: [string, string][] = [];
+      for (const s of order) {
+        const cmd = s.builtin ? undefined : installCommandFor(index, s.name);
+        if (cmd !== undefined) commands.push([s.name, substituteCmdlineOpts(cmd, index.options(s.name))]);
+      }
       return {
         name,
         path: m?.path ?? null,
         builtin: m?.builtin ?? false,
         blacklisted: index.isBlacklisted(name),
         options: index.options(name),
-        loadOrder: loadOrder(index, name).map((s) => s.name),
+        loadOrder: order.map((s) => s.name),
+        ...(commands.length > 0 ? { installCommands: Object.fromEntries(commands) } : {}),
       };
     }),
   };

@@ -12,7 +12,7 @@ import { NetlinkUeventSource } from '../sys/netlink.js';
 import { CaughtSignals, type SignalSource } from '../signals.js';
 import { SdNotifier } from '../sys/notify.js';
 import { INDEX_FLAGS, INDEX_HELP, type Io, parseFlags } from './common.js';
-import { parseSize, readKernelSeqnum, setup, SYSTEM_FLAGS, SYSTEM_HELP } from './daemon-setup.js';
+import { parseSize, queuePolicy, readKernelSeqnum, setup, SYSTEM_FLAGS, SYSTEM_HELP } from './daemon-setup.js';
 import { summarizeWarnings } from './match.js';
 
 export const RUN_HELP = `Usage: hotplugd run [INDEX FLAGS] [SYSTEM FLAGS] [--rcvbuf SIZE] [--resync-interval MS] [--skip-coldplug] [--demo]
@@ -127,6 +127,7 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
     watchdogUsec: process.env.WATCHDOG_USEC !== undefined ? Number(process.env.WATCHDOG_USEC) : undefined,
     resyncIntervalMs: Number(resyncRaw),
     skipColdplug: values['skip-coldplug'] === true,
+    queue: queuePolicy(values),
   });
   // SIGTERM stops at once, even during start-up (the walk is aborted); a
   // SIGHUP during start-up waits for it; SIGHUPs during a reload merge into one more.

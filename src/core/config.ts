@@ -4,7 +4,7 @@
  * reader is shared/util.c freadline_wrapped). Pure: callers pass file texts
  * in kmod's order (see sys/indexfs.ts).
  */
-import { type LineWarning, parseSoftdepArgs, type SoftdepSpec, underscores } from './depmod.js';
+import { type LineWarning, parseSoftdepArgs, type SoftdepSpec } from './depmod.js';
 import { normalizeAlias } from './glob.js';
 
 /** One `options` entry: the name as written (after `-` to `_`) and the rest of the line. */
@@ -24,7 +24,7 @@ export interface ModprobeConfig {
   /** `module.param` words of the kernel command line, in order; libkmod reads them after modprobe.d. */
   cmdlineOptionLines: OptionLine[];
   softdeps: Map<string, SoftdepSpec>;
-  /** Modules with `install`/`remove` commands: never executed, only reported. */
+  /** `install`/`remove` commands by module name pattern, in file order (first line per name); see core/install.ts. */
   commands: Map<string, { install?: string; remove?: string }>;
   warnings: LineWarning[];
 }
@@ -145,7 +145,6 @@ export function parseModprobeConf(text: string, file: string, cfg: ModprobeConfi
     const words = new Words(line);
     const cmd = words.next();
     if (cmd === null) continue;
-    const parts = line.trim().split(/\s+/); // the words of the line, for the install/remove case
     const bad = (problem: string): void => {
       cfg.warnings.push({ file, line: n, problem });
     };
@@ -181,17 +180,26 @@ export function parseModprobeConf(text: string, file: string, cfg: ModprobeConfi
       }
       case 'install':
       case 'remove': {
-        if (parts.length < 3) {
+        // kmod: the module name ends at the first blank; the command is the
+        // rest of the line verbatim (after that one blank), so quoting and
+        // spacing reach /bin/sh as written.
+        const m = /^\S+[\t ]+(\S+)[\t ](.*)$/.exec(line.trimStart());
+        if (m === null || m[2]!.trim() === '') {
           bad(`expected "${cmd} MODULE COMMAND..."`);
           break;
         }
-        const name = underscores(parts[1]!);
+        // The name is an fnmatch pattern (libkmod matches it against module
+        // names); the first line that matches a module wins, so keep the first.
+        // kmod's underscores(): `-` to `_` outside brackets; an unmatched bracket is a syntax error.
+        const name = normalizeAlias(m[1]!);
+        if (name === null) {
+          bad(`"${cmd}" module pattern has an unmatched bracket`);
+          break;
+        }
         const entry = cfg.commands.get(name) ?? {};
-        entry[cmd] = parts.slice(2).join(' ');
+        entry[cmd] ??= m[2]!;
         cfg.commands.set(name, entry);
-        // Reported, never executed: a hotplug daemon running shell commands
-        // from configuration is a privilege it does not need.
-        bad(`"${cmd} ${name}" is not supported: the command is not run (the module itself is loaded)`);
+        // `remove` is kept but never used: a loader never unloads.
         break;
       }
       case 'include':

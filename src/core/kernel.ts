@@ -26,6 +26,30 @@ export interface Kernel {
   load(req: LoadRequestForKernel): Promise<LoadOutcome>;
   /** Modules the kernel has now (/proc/modules). */
   loadedModules(): Map<string, ModuleState>;
+  /**
+   * What the kernel says about one module now, as libkmod's
+   * kmod_module_get_initstate reads it: SYSFS/module/NAME/initstate, a
+   * directory without it being `coming` (kmod 30), undefined when the kernel
+   * does not know the module. Asked before every decision, never cached, so a
+   * module removed with rmmod is loaded again on its next request.
+   */
+  moduleState(name: string): ModuleState | undefined;
+  /** Drop any state of its own (dry-run's "would have loaded"); called on reload. */
+  forget?(): void;
+}
+
+/** errno names worth another attempt: the kernel or the machine was busy, not the module bad. */
+export const TRANSIENT_ERRNOS: ReadonlySet<string> = new Set(['EAGAIN', 'EBUSY', 'ENOMEM', 'EINTR', 'ETIMEDOUT']);
+
+/** The text of an initstate file -> state; undefined for anything else. */
+export function parseInitstate(text: string): ModuleState | undefined {
+  const t = text.trim();
+  return t === 'live' || t === 'coming' || t === 'going' ? t : undefined;
+}
+
+/** A module name that can be a single sysfs path component. */
+export function isSysfsName(name: string): boolean {
+  return name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0') && name.length <= 255;
 }
 
 const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));

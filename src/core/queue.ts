@@ -4,21 +4,33 @@
  * with one record per module decided.
  *
  * Policy (the reasons are in the README's "Loading" section):
- * - at most one Kernel.load in flight;
+ * - at most one Kernel.load in flight, except a load still in flight after
+ *   loadTimeoutMs: it is named in a warning and the queue goes on without it
+ *   (that module stays in flight; later requests for it are not loaded twice;
+ *   its record is written when the kernel answers);
  * - a request whose modalias (or module) is already queued is merged into it;
- *   a module that is loaded, built in, or failed is not attempted again, so a
- *   storm of identical uevents costs one load;
- * - EEXIST is success (someone else loaded it); any other errno is a failure,
- *   recorded, and the queue goes on; a failed module is not retried until the
- *   index is reloaded (SIGHUP);
- * - a failed hard dependency (modules.dep) skips its dependents; a failed
- *   softdep does not;
+ * - the kernel is asked (Kernel.moduleState) before each module: a live one is
+ *   not loaded, a module removed since is loaded again; the queue keeps no
+ *   set of present modules;
+ * - EEXIST is success (someone else loaded it); EAGAIN, EBUSY, ENOMEM, EINTR
+ *   and ETIMEDOUT are retried after a short backoff, up to maxAttempts, each
+ *   attempt recorded; any other errno is a failure, recorded, and the queue
+ *   goes on; a failed module is not retried until the index is reloaded
+ *   (SIGHUP), and each later request gets a `skipped`/`failed-before` record
+ *   for it (at most one per device and module);
+ * - a failed or skipped hard dependency (modules.dep) skips its dependents; a
+ *   failed softdep does not;
+ * - a modprobe.d `install` command runs in place of loading that module (see
+ *   core/install.ts for which modules), once per module per index load; a
+ *   failing command fails its dependents as a failed load would; with
+ *   installCommands 'refuse' (or no runner) such a module is never loaded;
  * - the blacklist applies to modules matched by a modalias, never to the
  *   dependencies of a module being loaded (as modprobe -b).
  */
 import { resolveModulePath } from './build-index.js';
 import { type ModuleIndex } from './index.js';
-import { type Kernel } from './kernel.js';
+import { type CommandRunner, commandFailureCode, commandSucceeded, installCommandFor, substituteCmdlineOpts } from './install.js';
+import { type Kernel, type LoadOutcome, TRANSIENT_ERRNOS } from './kernel.js';
 import { loadOrder, type PlanStep } from './plan.js';
 
 export type Origin = 'uevent' | 'coldplug' | 'request';
@@ -32,7 +44,25 @@ export interface LoadRequest {
   origin: Origin;
 }
 
-export type LoadResult = 'loaded' | 'already-loaded' | 'builtin' | 'blacklisted' | 'failed' | 'skipped' | 'would-load';
+export type LoadResult =
+  | 'loaded'
+  | 'already-loaded'
+  | 'builtin'
+  | 'blacklisted'
+  | 'failed'
+  | 'retrying'
+  | 'skipped'
+  | 'would-load'
+  | 'install-command'
+  | 'would-run';
+
+/** Why a module was skipped (the `reason` field of a `skipped` record). */
+export type SkipReason =
+  | 'dependency-failed'
+  | 'failed-before'
+  | 'in-flight'
+  | 'install-command'
+  | 'install-command-ran';
 
 /** The structured-log sink the queue writes to (a pino logger fits). */
 export interface Log {
@@ -42,7 +72,25 @@ export interface Log {
   debug(obj: object, msg: string): void;
 }
 
-export interface QueueOptions {
+export type InstallCommandPolicy = 'run' | 'refuse';
+
+/** The policy knobs (flags of `run` and `coldplug`; see commands/daemon-setup.ts). */
+export interface QueuePolicy {
+  /** Runs modprobe.d install commands; without one they are refused. */
+  runner?: CommandRunner | undefined;
+  /** 'run' (default): in place of loading the module; 'refuse': never run, never load. */
+  installCommands?: InstallCommandPolicy;
+  /** A load still in flight after this long is reported and left behind (default 60 s). */
+  loadTimeoutMs?: number;
+  /** Attempts for a transient errno, the first included (default 3). */
+  maxAttempts?: number;
+  /** Backoff before the second attempt; doubled for each next one (default 100 ms). */
+  retryDelayMs?: number;
+  /** Devices remembered for the once-per-device skip records (default 4096 device-module pairs). */
+  deviceRecordCap?: number;
+}
+
+export interface QueueOptions extends QueuePolicy {
   index: ModuleIndex;
   kernel: Kernel;
   log: Log;
@@ -66,10 +114,26 @@ export interface QueueCounts {
   skipped: number;
   blacklisted: number;
   wouldLoad: number;
+  installCommands: number;
+  wouldRun: number;
+  retries: number;
+  loadTimeouts: number;
+}
+
+/** A module that failed or was skipped while serving one request. */
+interface Down {
+  /** The module that failed (itself, or the dependency that made it skip). */
+  cause: string;
+  /** Order in which modules went down, to name the first failure as before. */
+  seq: number;
 }
 
 /** The message of every per-module record; facts are in the fields. */
 export const LOAD_MSG = 'module';
+/** The message of the warning for a load still in flight after the load timeout. */
+export const LOAD_TIMEOUT_MSG = 'module load still in flight';
+
+const TIMEOUT = Symbol('timeout');
 
 export class LoadQueue {
   private index: ModuleIndex;
@@ -77,18 +141,42 @@ export class LoadQueue {
   private readonly log: Log;
   private readonly modulesDir: string;
   private readonly now: () => number;
+  private readonly runner: CommandRunner | undefined;
+  private readonly installPolicy: InstallCommandPolicy;
+  private readonly loadTimeoutMs: number;
+  private readonly maxAttempts: number;
+  private readonly retryDelayMs: number;
+  private readonly deviceRecordCap: number;
   private readonly pending: Pending[] = [];
   private readonly pendingByKey = new Map<string, Pending>();
-  /** Modules present in the kernel (or, in dry-run, that would be). */
-  private readonly present = new Set<string>();
   /** Modules that failed, with their error code; not retried until reload. */
   private readonly failed = new Map<string, string>();
-  /** Modules whose already-loaded / built-in / blacklisted record was written once. */
-  private readonly reported = new Set<string>();
+  /** Modules whose install command ran (successfully) in this index load. */
+  private readonly commandsRan = new Set<string>();
+  /** Loads left behind by the load timeout; the kernel has not answered yet. */
+  private readonly inFlight = new Set<string>();
+  /** Once-per-index-load records, by module. */
+  private readonly reportedLoaded = new Set<string>();
+  private readonly reportedBuiltin = new Set<string>();
+  private readonly reportedBlacklisted = new Set<string>();
+  /** Devices that have a failure or skip record for a module: "device\0module", oldest first, capped. */
+  private readonly reportedForDevice = new Set<string>();
   private running = false;
   private stopping = false;
   private idleWaiters: (() => void)[] = [];
-  readonly counts: QueueCounts = { requests: 0, merged: 0, loaded: 0, failed: 0, skipped: 0, blacklisted: 0, wouldLoad: 0 };
+  readonly counts: QueueCounts = {
+    requests: 0,
+    merged: 0,
+    loaded: 0,
+    failed: 0,
+    skipped: 0,
+    blacklisted: 0,
+    wouldLoad: 0,
+    installCommands: 0,
+    wouldRun: 0,
+    retries: 0,
+    loadTimeouts: 0,
+  };
   /** Called whenever the queue drains. */
   onIdle: (() => void) | undefined;
 
@@ -98,7 +186,12 @@ export class LoadQueue {
     this.log = opts.log;
     this.modulesDir = opts.modulesDir;
     this.now = opts.now ?? (() => performance.now());
-    for (const [name, state] of this.kernel.loadedModules()) if (state !== 'going') this.present.add(name);
+    this.runner = opts.runner;
+    this.installPolicy = opts.installCommands ?? 'run';
+    this.loadTimeoutMs = opts.loadTimeoutMs ?? 60_000;
+    this.maxAttempts = Math.max(1, opts.maxAttempts ?? 3);
+    this.retryDelayMs = opts.retryDelayMs ?? 100;
+    this.deviceRecordCap = Math.max(1, opts.deviceRecordCap ?? 4096);
   }
 
   /** Queue a request; returns false when it was merged into one already waiting (or the queue is stopping). */
@@ -123,7 +216,12 @@ export class LoadQueue {
     return this.running || this.pending.length > 0;
   }
 
-  /** Resolves when nothing is queued or in flight. */
+  /** Loads left behind by the load timeout, still waiting for the kernel. */
+  get stuck(): number {
+    return this.inFlight.size;
+  }
+
+  /** Resolves when nothing is queued or in flight (loads left behind by the timeout excepted). */
   idle(): Promise<void> {
     if (!this.busy) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
@@ -139,12 +237,16 @@ export class LoadQueue {
     return dropped;
   }
 
-  /** Use a new index; failed modules get another chance, and once-only records are written again. */
+  /** Use a new index and start over: failures, install commands and once-only records are forgotten. */
   reload(index: ModuleIndex): void {
     this.index = index;
     this.failed.clear();
-    this.reported.clear();
-    for (const [name, state] of this.kernel.loadedModules()) if (state !== 'going') this.present.add(name);
+    this.commandsRan.clear();
+    this.reportedLoaded.clear();
+    this.reportedBuiltin.clear();
+    this.reportedBlacklisted.clear();
+    this.reportedForDevice.clear();
+    this.kernel.forget?.();
   }
 
   private async pump(): Promise<void> {
@@ -191,45 +293,55 @@ export class LoadQueue {
       targets = [req.module ?? ''];
       viaAlias = false;
     }
+    const device = req.devpath ?? (req.modalias !== undefined ? `modalias:${req.modalias}` : `module:${req.module ?? ''}`);
     // Modules that failed or were skipped while serving this request.
-    const down = new Map<string, string>();
+    const down = new Map<string, Down>();
     for (const target of targets) {
       if (this.stopping) return;
       if (viaAlias && this.index.isBlacklisted(target)) {
-        if (this.once(`b:${target}`)) {
+        if (once(this.reportedBlacklisted, target)) {
           this.counts.blacklisted++;
           this.log.info({ ...base, module: target, result: 'blacklisted' satisfies LoadResult }, LOAD_MSG);
         }
         continue;
       }
-      await this.loadPlan(loadOrder(this.index, target), target, base, p.at, down);
+      await this.loadPlan(loadOrder(this.index, target), target, base, device, p.at, down);
     }
   }
 
-  private once(key: string): boolean {
-    if (this.reported.has(key)) return false;
-    this.reported.add(key);
+  /** True the first time a record for this device and module is asked for (bounded memory). */
+  private firstForDevice(device: string, module: string): boolean {
+    const key = `${device}\0${module}`;
+    if (this.reportedForDevice.has(key)) return false;
+    if (this.reportedForDevice.size >= this.deviceRecordCap) {
+      const oldest = this.reportedForDevice.values().next().value;
+      if (oldest !== undefined) this.reportedForDevice.delete(oldest);
+    }
+    this.reportedForDevice.add(key);
     return true;
   }
 
-  /** Transitive hard dependencies of a module, by name. */
-  private hardDeps(name: string): Set<string> {
-    const out = new Set<string>();
-    const stack = [name];
-    while (stack.length > 0) {
-      const m = this.index.moduleByName(stack.pop()!);
-      for (const d of m?.deps ?? []) {
-        const dn = this.index.modules[d]!.name;
-        if (!out.has(dn)) {
-          out.add(dn);
-          stack.push(dn);
-        }
-      }
-    }
-    return out;
+  private skip(device: string, reason: SkipReason, rec: Record<string, unknown>, level: 'info' | 'warn' = 'warn'): void {
+    this.counts.skipped++;
+    if (this.firstForDevice(device, rec.module as string)) this.log[level]({ ...rec, result: 'skipped' satisfies LoadResult, reason }, LOAD_MSG);
   }
 
-  private async loadPlan(plan: PlanStep[], target: string, base: object, enqueuedAt: number, down: Map<string, string>): Promise<void> {
+  /** The first (in the order they went down) of a module's direct dependencies that is down, or undefined. */
+  private downDependency(name: string, down: Map<string, Down>): Down | undefined {
+    // The plan lists every dependency before its dependents and marks each
+    // failed or skipped module down, so direct dependencies are enough.
+    let first: Down | undefined;
+    for (const d of this.index.moduleByName(name)?.deps ?? []) {
+      const hit = down.get(this.index.modules[d]!.name);
+      if (hit !== undefined && (first === undefined || hit.seq < first.seq)) first = hit;
+    }
+    return first;
+  }
+
+  private async loadPlan(plan: PlanStep[], target: string, base: object, device: string, enqueuedAt: number, down: Map<string, Down>): Promise<void> {
+    const markDown = (name: string, cause = name): void => {
+      down.set(name, { cause, seq: down.size });
+    };
     for (const step of plan) {
       if (down.has(step.name)) continue;
       const rec = {
@@ -237,77 +349,191 @@ export class LoadQueue {
         module: step.name,
         ...(step.dependencyOf !== undefined ? { dependencyOf: step.dependencyOf, role: step.role } : {}),
       };
-      if (this.present.has(step.name)) {
-        if (step.name === target && this.once(`l:${step.name}`)) this.log.info({ ...rec, result: 'already-loaded' satisfies LoadResult }, LOAD_MSG);
+      if (step.builtin) {
+        if (once(this.reportedBuiltin, step.name)) this.log.info({ ...rec, result: 'builtin' satisfies LoadResult }, LOAD_MSG);
         continue;
       }
-      if (step.builtin) {
-        this.present.add(step.name);
-        if (this.once(`i:${step.name}`)) this.log.info({ ...rec, result: 'builtin' satisfies LoadResult }, LOAD_MSG);
+      if (this.kernel.moduleState(step.name) === 'live') {
+        if (step.name === target && once(this.reportedLoaded, step.name)) this.log.info({ ...rec, result: 'already-loaded' satisfies LoadResult }, LOAD_MSG);
+        continue;
+      }
+      if (this.inFlight.has(step.name)) {
+        // Left behind by the load timeout: the kernel still has it; never load it twice.
+        markDown(step.name);
+        this.skip(device, 'in-flight', { ...rec, path: step.path });
         continue;
       }
       const earlier = this.failed.get(step.name);
       if (earlier !== undefined) {
         // Failed before: not retried until the index is reloaded.
-        down.set(step.name, earlier);
+        markDown(step.name);
+        this.skip(device, 'failed-before', { ...rec, path: step.path, code: earlier });
         continue;
       }
-      const deps = this.hardDeps(step.name);
-      const brokenDep = [...down.keys()].find((d) => deps.has(d));
-      if (brokenDep !== undefined) {
-        down.set(step.name, 'EDEPFAILED');
-        this.counts.skipped++;
-        this.log.warn({ ...rec, path: step.path, result: 'skipped' satisfies LoadResult, failedDependency: brokenDep }, LOAD_MSG);
+      const broken = this.downDependency(step.name, down);
+      if (broken !== undefined) {
+        markDown(step.name, broken.cause);
+        this.skip(device, 'dependency-failed', { ...rec, path: step.path, failedDependency: broken.cause });
+        continue;
+      }
+      if (this.stopping) return; // SIGTERM: nothing new starts, no command either
+      const params = this.index.options(step.name, step.role === 'target' ? (base as { modalias?: string }).modalias : undefined);
+      const command = installCommandFor(this.index, step.name);
+      if (command !== undefined) {
+        if (!(await this.install(step, rec, command, params, device, enqueuedAt))) markDown(step.name);
         continue;
       }
       const path = this.resolvePath(step);
       if (typeof path !== 'string') {
-        this.fail(step.name, down, { ...rec, path: step.path, result: 'failed' satisfies LoadResult, code: path.code, error: path.message }, enqueuedAt);
+        markDown(step.name);
+        this.fail(step.name, device, { ...rec, path: step.path, result: 'failed' satisfies LoadResult, code: path.code, error: path.message }, enqueuedAt);
         continue;
       }
-      if (this.stopping) return; // SIGTERM: the load in flight finishes, nothing new starts
-      const startedAt = this.now();
-      const params = this.index.options(step.name, step.role === 'target' ? (base as { modalias?: string }).modalias : undefined);
-      const outcome = await this.kernel.load({ name: step.name, path, params });
-      const ms = round(this.now() - startedAt);
-      const queueMs = round(startedAt - enqueuedAt);
-      const withParams = params !== '' ? { params } : {};
-      if (outcome.ok) {
-        this.present.add(step.name);
-        this.reported.add(`l:${step.name}`); // its record is this one: no "already-loaded" later
-        const result: LoadResult = this.kernel.loads ? 'loaded' : 'would-load';
-        if (this.kernel.loads) this.counts.loaded++;
-        else this.counts.wouldLoad++;
-        this.log.info({ ...rec, path, ...withParams, result, ms, queueMs }, LOAD_MSG);
-      } else if (outcome.code === 'EEXIST') {
-        this.present.add(step.name);
-        this.reported.add(`l:${step.name}`);
-        this.log.info({ ...rec, path, result: 'already-loaded' satisfies LoadResult, errno: outcome.errno, code: outcome.code, ms, queueMs }, LOAD_MSG);
-      } else {
-        this.fail(
-          step.name,
-          down,
-          {
-            ...rec,
-            path,
-            ...withParams,
-            result: 'failed' satisfies LoadResult,
-            errno: outcome.errno,
-            code: outcome.code,
-            ...(outcome.message !== undefined ? { error: outcome.message } : {}),
-            ms,
-            queueMs,
-          },
-          enqueuedAt,
-        );
-      }
+      if (!(await this.load(step.name, device, rec, path, params, enqueuedAt))) markDown(step.name);
     }
   }
 
-  private fail(name: string, down: Map<string, string>, record: Record<string, unknown>, enqueuedAt: number): void {
+  /**
+   * Run (or refuse, or in dry-run report) a module's install command in place
+   * of loading it. Returns false when the module is down for its dependents.
+   */
+  private async install(step: PlanStep, rec: Record<string, unknown>, command: string, params: string, device: string, enqueuedAt: number): Promise<boolean> {
+    if (this.installPolicy === 'refuse' || this.runner === undefined) {
+      // Decided again for every request (no failed-before): the reason stays "install-command".
+      this.skip(device, 'install-command', { ...rec, command, ...(this.runner === undefined && this.installPolicy === 'run' ? { runner: 'none' } : {}) });
+      return false;
+    }
+    if (this.commandsRan.has(step.name)) {
+      // Once per module per index load: a storm of uevents does not run it again.
+      this.skip(device, 'install-command-ran', { ...rec, command }, 'info');
+      return true;
+    }
+    const full = substituteCmdlineOpts(command, params);
+    const withParams = params !== '' ? { params } : {};
+    // This record is the device's one for the module: no install-command-ran after it.
+    this.firstForDevice(device, step.name);
+    if (!this.kernel.loads) {
+      this.commandsRan.add(step.name);
+      this.counts.wouldRun++;
+      this.log.info({ ...rec, command: full, ...withParams, result: 'would-run' satisfies LoadResult }, LOAD_MSG);
+      return true;
+    }
+    const startedAt = this.now();
+    const o = await this.runner.run({ module: step.name, command: full });
+    const ms = round(this.now() - startedAt);
+    const record = {
+      ...rec,
+      command: full,
+      ...withParams,
+      result: 'install-command' satisfies LoadResult,
+      exitCode: o.exitCode,
+      ...(o.signal !== null ? { signal: o.signal } : {}),
+      ...(o.timedOut ? { timedOut: true } : {}),
+      ...(o.error !== undefined ? { error: o.error } : {}),
+      ...(o.output !== '' ? { output: o.output } : {}),
+      ...(o.truncated ? { outputTruncated: true } : {}),
+      ms,
+      queueMs: round(startedAt - enqueuedAt),
+    };
+    this.counts.installCommands++;
+    if (commandSucceeded(o)) {
+      this.commandsRan.add(step.name);
+      this.log.info(record, LOAD_MSG);
+      return true;
+    }
+    this.fail(step.name, device, { ...record, code: commandFailureCode(o) }, enqueuedAt);
+    return false;
+  }
+
+  /** Load with retries and the load timeout. Returns false when the module is down for its dependents. */
+  private async load(name: string, device: string, rec: Record<string, unknown>, path: string, params: string, enqueuedAt: number): Promise<boolean> {
+    const withParams = params !== '' ? { params } : {};
+    for (let attempt = 1; ; attempt++) {
+      const startedAt = this.now();
+      const pending = this.kernel.load({ name, path, params });
+      const outcome = await this.withTimeout(pending);
+      const queueMs = round(startedAt - enqueuedAt);
+      const tries = attempt > 1 ? { attempt } : {};
+      if (outcome === TIMEOUT) {
+        this.counts.loadTimeouts++;
+        this.inFlight.add(name);
+        this.log.warn({ ...rec, path, ...withParams, ms: round(this.now() - startedAt), loadTimeoutMs: this.loadTimeoutMs, ...tries }, LOAD_TIMEOUT_MSG);
+        // The kernel answers some day: its record is written then, as usual.
+        void pending.then(
+          (late) => {
+            this.inFlight.delete(name);
+            this.record(name, device, late, { ...rec, path, ...withParams, ...tries }, startedAt, queueMs);
+          },
+          (e: unknown) => {
+            this.inFlight.delete(name);
+            this.log.error({ ...rec, path, err: e }, 'module load failed unexpectedly');
+          },
+        );
+        return false;
+      }
+      if (!outcome.ok && TRANSIENT_ERRNOS.has(outcome.code) && attempt < this.maxAttempts && !this.stopping) {
+        const retryInMs = this.retryDelayMs * 2 ** (attempt - 1);
+        this.counts.retries++;
+        this.log.warn(
+          { ...rec, path, ...withParams, result: 'retrying' satisfies LoadResult, errno: outcome.errno, code: outcome.code, attempt, retryInMs, ms: round(this.now() - startedAt), queueMs },
+          LOAD_MSG,
+        );
+        await new Promise((r) => setTimeout(r, retryInMs));
+        if (this.stopping) return false;
+        continue;
+      }
+      return this.record(name, device, outcome, { ...rec, path, ...withParams, ...tries }, startedAt, queueMs);
+    }
+  }
+
+  /** Write a load's record; true when the module is now in the kernel. */
+  private record(name: string, device: string, outcome: LoadOutcome, rec: Record<string, unknown>, startedAt: number, queueMs: number): boolean {
+    const ms = round(this.now() - startedAt);
+    if (outcome.ok) {
+      this.reportedLoaded.add(name); // its record is this one: no "already-loaded" later
+      const result: LoadResult = this.kernel.loads ? 'loaded' : 'would-load';
+      if (this.kernel.loads) this.counts.loaded++;
+      else this.counts.wouldLoad++;
+      this.log.info({ ...rec, result, ms, queueMs }, LOAD_MSG);
+      return true;
+    }
+    if (outcome.code === 'EEXIST') {
+      this.reportedLoaded.add(name);
+      const rest = { ...rec };
+      delete rest.params; // nothing was loaded with them
+      this.log.info({ ...rest, result: 'already-loaded' satisfies LoadResult, errno: outcome.errno, code: outcome.code, ms, queueMs }, LOAD_MSG);
+      return true;
+    }
+    this.fail(
+      name,
+      device,
+      {
+        ...rec,
+        result: 'failed' satisfies LoadResult,
+        errno: outcome.errno,
+        code: outcome.code,
+        ...(outcome.message !== undefined ? { error: outcome.message } : {}),
+        ms,
+        queueMs,
+      },
+      startedAt,
+    );
+    return false;
+  }
+
+  private withTimeout(p: Promise<LoadOutcome>): Promise<LoadOutcome | typeof TIMEOUT> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const t = new Promise<typeof TIMEOUT>((resolve) => {
+      timer = setTimeout(() => resolve(TIMEOUT), this.loadTimeoutMs);
+    });
+    return Promise.race([p, t]).finally(() => clearTimeout(timer));
+  }
+
+  /** Record a failure; that record is this device's one for the module (no failed-before after it). */
+  private fail(name: string, device: string, record: Record<string, unknown>, enqueuedAt: number): void {
     const code = typeof record.code === 'string' ? record.code : 'EUNKNOWN';
     this.failed.set(name, code);
-    down.set(name, code);
+    this.firstForDevice(device, name);
     this.counts.failed++;
     this.log.error('queueMs' in record ? record : { ...record, queueMs: round(this.now() - enqueuedAt) }, LOAD_MSG);
   }
@@ -319,6 +545,13 @@ export class LoadQueue {
     }
     return resolveModulePath(this.modulesDir, step.path) ?? { code: 'E_PATH_ESCAPE', message: 'module path escapes the module directory' };
   }
+}
+
+/** Add to a once-only set; true the first time. */
+function once(set: Set<string>, name: string): boolean {
+  if (set.has(name)) return false;
+  set.add(name);
+  return true;
 }
 
 function round(ms: number): number {

@@ -2,12 +2,12 @@
  * Kernel implementations: the real one (finit_module / init_module through
  * koffi, on a worker thread so the event loop never blocks) and dry-run.
  */
-import { closeSync, existsSync, readFileSync } from 'node:fs';
+import { closeSync, constants as fsConstants, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { arch } from 'node:os';
 import { join } from 'node:path';
 import koffi from 'koffi';
 import { compressionOf, decompress, MAX_MODULE_BYTES } from '../core/decompress.js';
-import { errnoName, type Kernel, type LoadOutcome, type LoadRequestForKernel, type ModuleState, parseProcModules } from '../core/kernel.js';
+import { errnoName, isSysfsName, type Kernel, type LoadOutcome, type LoadRequestForKernel, type ModuleState, parseInitstate, parseProcModules } from '../core/kernel.js';
 import { openRegularSync, readBounded } from './readfile.js';
 
 const SYSCALLS: Record<string, { finit: number; init: number }> = {
@@ -29,6 +29,36 @@ export function readLoadedModules(paths: SysPaths): Map<string, ModuleState> {
     return parseProcModules(readFileSync(join(paths.procfs, 'modules'), 'latin1'));
   } catch {
     return new Map();
+  }
+}
+
+/**
+ * SYSFS/module/NAME/initstate, as kmod 30's kmod_module_get_initstate reads
+ * it: its text (at most 32 bytes read, opened non-blocking); a module
+ * directory without it is `coming`; no directory (or one that vanished
+ * meanwhile, or anything unreadable) is undefined.
+ */
+export function readModuleState(sysfs: string, name: string): ModuleState | undefined {
+  if (!isSysfsName(name)) return undefined;
+  const dir = join(sysfs, 'module', name);
+  let fd: number;
+  try {
+    fd = openSync(join(dir, 'initstate'), fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+  } catch {
+    try {
+      return statSync(dir).isDirectory() ? 'coming' : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  try {
+    const buf = Buffer.alloc(32);
+    const n = readSync(fd, buf, 0, buf.length, null);
+    return parseInitstate(buf.toString('latin1', 0, n));
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -84,6 +114,10 @@ export class SyscallKernel implements Kernel {
     return readLoadedModules(this.paths);
   }
 
+  moduleState(name: string): ModuleState | undefined {
+    return readModuleState(this.paths.sysfs, name);
+  }
+
   /** Compression the kernel decompresses itself (/sys/module/compression), if any. */
   private kernelCompression(): string | null {
     try {
@@ -137,18 +171,35 @@ function cannotRead(e: unknown): LoadOutcome {
   return { ok: false, errno: -err.errno, code: err.code ?? 'EIO', message: `cannot open module file (${err.code})` };
 }
 
-/** Records what it would load; nothing reaches the kernel. */
+/**
+ * Records what it would load; nothing reaches the kernel. Its module state is
+ * the real kernel's, plus what it "loaded" since the last forget() (bounded
+ * by the index's module count: only indexed names are loaded).
+ */
 export class DryRunKernel implements Kernel {
   readonly kind = 'dry-run';
   readonly loads = false;
+  private readonly wouldHave = new Set<string>();
 
   constructor(private readonly paths: SysPaths) {}
 
   loadedModules(): Map<string, ModuleState> {
-    return readLoadedModules(this.paths);
+    const m = readLoadedModules(this.paths);
+    for (const n of this.wouldHave) m.set(n, 'live');
+    return m;
   }
 
-  async load(): Promise<LoadOutcome> {
+  moduleState(name: string): ModuleState | undefined {
+    return this.wouldHave.has(name) ? 'live' : readModuleState(this.paths.sysfs, name);
+  }
+
+  /** Drop what it would have loaded (a reload starts from the real state again). */
+  forget(): void {
+    this.wouldHave.clear();
+  }
+
+  async load(req: LoadRequestForKernel): Promise<LoadOutcome> {
+    this.wouldHave.add(req.name);
     return { ok: true };
   }
 }
