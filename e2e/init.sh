@@ -4,6 +4,7 @@
 # systemd-udevd or the classic modprobe loop. No /sbin/modprobe is set for the
 # kernel to call. Records go to ttyS0 (a file on the host); ttyS1 is a command
 # channel: "dump" prints /proc/modules and every device's MODALIAS,
+# "run CMD" runs CMD with sh and prints its output and status,
 # "poweroff" ends the VM. "@@T start|settled <uptime>" lines time a manager.
 /bin/busybox --install -s /bin
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
@@ -29,6 +30,13 @@ while read -r cmd <&3; do
         echo "@@MODALIASES"
         find /sys/devices -name uevent -type f -exec grep -H '^MODALIAS=' {} + 2>/dev/null
         echo "@@END"
+      } >&3
+      ;;
+    run\ *)
+      {
+        echo "@@RUN"
+        sh -c "${cmd#run }" 2>&1
+        echo "@@STATUS $?"
       } >&3
       ;;
     poweroff)

@@ -13,7 +13,12 @@
  *    aliases such as acpi_cpufreq on an emulated CPU; modprobe gets the same);
  * 4. modprobe.blacklist=pcspkr keeps pcspkr out while its device exists;
  * 5. scsi_common.ko is left out of the packed tree: a failed record for it,
- *    skipped records for its dependents, and the daemon goes on serving.
+ *    skipped records for its dependents, and the daemon goes on serving;
+ * 6. modprobe.d `install virtio_rng /bin/true` (how CIS/STIG disable a
+ *    module): the command runs instead of the load, virtio_rng stays out of
+ *    the kernel, and its record says so;
+ * 7. `rmmod e1000`, then an `add` uevent for its device: the daemon asks the
+ *    kernel, sees the module gone, and loads it again.
  *
  * Prints a JSON summary and a table; exits 1 when an assertion fails.
  * Env: HOTPLUGD_E2E_ACCEL=kvm to try KVM (nested KVM hangs on some hosts),
@@ -31,6 +36,10 @@ const CACHE = join(ROOT, '.cache/e2e');
 const BLACKLISTED = ['pcspkr'];
 const REMOVED = 'kernel/drivers/scsi/scsi_common.ko';
 const BROKEN = 'scsi_common';
+/** Disabled the CIS/STIG way: the install command runs instead of the load. */
+const INSTALL_TRUE = 'virtio_rng';
+/** Removed with rmmod after settling, then asked for again by a uevent. */
+const RMMOD = 'e1000';
 
 type Rec = Record<string, unknown>;
 
@@ -54,7 +63,9 @@ async function main(): Promise<number> {
   const initrd = join(work, 'initrd.cpio');
   let t = Date.now();
   const init = readFileSync(join(ROOT, 'e2e/init.sh'), 'utf8').replace(/^@@MANAGER@@$/m, () => HOTPLUGD_START);
-  buildInitramfs({ root: ROOT, cache: CACHE, moduleRoot, abi, init, remove: [REMOVED], out: initrd });
+  const conf = join(work, 'e2e.conf');
+  writeFileSync(conf, `# how CIS/STIG benchmarks disable a module\ninstall ${INSTALL_TRUE} /bin/true\n`);
+  buildInitramfs({ root: ROOT, cache: CACHE, moduleRoot, abi, init, remove: [REMOVED], out: initrd, extra: [[conf, '/etc/modprobe.d/e2e.conf']] });
   log(`initramfs built in ${Date.now() - t} ms (${(readFileSync(initrd).length / 1048576).toFixed(0)} MiB)`);
 
   const accel = process.env.HOTPLUGD_E2E_ACCEL ?? 'tcg';
@@ -143,7 +154,7 @@ async function main(): Promise<number> {
     // ...and modules skipped because such a driver is their dependency.
     for (const r of moduleRecs) if (r.result === 'skipped' && declined.has(r.failedDependency as string)) declined.add(r.module as string);
     const missing = [...expected]
-      .filter((m) => !loaded.has(m) && !builtin.has(m) && !BLACKLISTED.includes(m) && !brokenBy.has(m) && !declined.has(m))
+      .filter((m) => !loaded.has(m) && !builtin.has(m) && !BLACKLISTED.includes(m) && !brokenBy.has(m) && !declined.has(m) && m !== INSTALL_TRUE)
       .sort();
     const extra = [...loaded].filter((m) => !closure.has(m)).sort();
 
@@ -170,6 +181,32 @@ async function main(): Promise<number> {
     else if (brokenRec.code !== 'ENOENT') failures.push(`failure: ${BROKEN} failed with ${String(brokenRec.code)}, expected ENOENT`);
     const skipped = [...new Set(moduleRecs.filter((r) => r.result === 'skipped' && r.failedDependency === BROKEN).map((r) => r.module as string))];
     if (skipped.length === 0) failures.push(`failure: no skipped record naming ${BROKEN}`);
+
+    // 6. install /bin/true instead of loading
+    if (loaded.has(INSTALL_TRUE)) failures.push(`install: ${INSTALL_TRUE} is loaded although its install command is /bin/true`);
+    const installRec = moduleRecs.find((r) => r.module === INSTALL_TRUE);
+    if (installRec?.result !== 'install-command' || installRec.exitCode !== 0) {
+      failures.push(`install: expected an install-command record with exitCode 0 for ${INSTALL_TRUE}, got ${JSON.stringify(installRec)}`);
+    }
+
+    // 7. rmmod, then a uevent: loaded again (the daemon asks the kernel, not its memory)
+    let reloadRec: Rec | undefined;
+    const nic = dump.modaliases.find((m) => m.modalias.startsWith('pci:v00008086d0000100E'));
+    if (!loaded.has(RMMOD) || nic === undefined) failures.push(`rmmod: ${RMMOD} was not loaded for its device to begin with`);
+    else {
+      const rm = await vm.run(`rmmod ${RMMOD} && ! grep -q '^${RMMOD} ' /proc/modules`);
+      if (rm.status !== 0) failures.push(`rmmod: rmmod ${RMMOD} failed: ${rm.output.join(' ')}`);
+      const from = records.length;
+      await vm.run(`echo add > /sys${nic.devpath}/uevent`);
+      const t0 = Date.now();
+      while (Date.now() - t0 < 10000 && !reloadRec) {
+        pump();
+        reloadRec = records.slice(from).find((r) => r.msg === 'module' && r.module === RMMOD && r.origin === 'uevent' && r.result === 'loaded');
+        if (!reloadRec) await new Promise((r) => setTimeout(r, 100));
+      }
+      const back = await vm.run(`grep -q '^${RMMOD} ' /proc/modules`);
+      if (!reloadRec || back.status !== 0) failures.push(`rmmod: ${RMMOD} was not loaded again after rmmod and an add uevent`);
+    }
 
     // 2. hotplug after boot
     const before = records.length;
@@ -201,6 +238,8 @@ async function main(): Promise<number> {
       brokenOnPurpose: { module: BROKEN, dependentsSkipped: skipped },
       daemonStartToSettledMs: settledRec.sinceStartMs,
       hotplug: hotRec ? { module: hotRec.module, devpath: hotRec.devpath, ms: hotplugMs } : null,
+      installCommand: installRec ?? null,
+      reloadedAfterRmmod: reloadRec ? { module: reloadRec.module, devpath: reloadRec.devpath } : null,
       records: moduleRecs.length,
       failures,
     };

@@ -170,6 +170,20 @@ export class Vm {
     }
   }
 
+  /** Run a shell command in the guest ("run CMD" on the command channel): its output and exit status. */
+  async run(command: string): Promise<{ output: string[]; status: number }> {
+    const c = this.cmd!;
+    c.sock.write(`run ${command}\n`);
+    const output: string[] = [];
+    let started = false;
+    for (;;) {
+      const l = await c.lines.next(60000, `the guest command "${command}"`);
+      if (l === '@@RUN') started = true;
+      else if (started && l.startsWith('@@STATUS ')) return { output, status: Number(l.slice(9)) };
+      else if (started) output.push(l);
+    }
+  }
+
   /** New complete console lines since the last call. */
   readConsole(): string[] {
     if (!existsSync(this.console)) return [];
