@@ -2,8 +2,6 @@
  * What every command shares: flag parsing with usage errors, the index
  * location flags, and turning errors into one line and an exit code.
  */
-import { existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { release } from 'node:os';
 import { EXIT, HotplugError, isHotplugError } from '../errors.js';
@@ -25,7 +23,8 @@ export const INDEX_FLAGS = {
 export const INDEX_HELP = `Index:
   --modules-dir DIR   module directory (default /lib/modules/$(uname -r)): its
                       meta.pb when depmod has not run since it was written,
-                      otherwise its depmod files
+                      otherwise its depmod files (chosen again at each reload;
+                      a damaged meta.pb there falls back to the depmod files)
   --meta FILE         read a Monogon-compatible meta.pb instead of depmod's files
                       (module paths stay relative to --modules-dir)
   --config-dir DIR    modprobe.d directory; repeat for several (default:
@@ -39,6 +38,12 @@ export function defaultModulesDir(): string {
 
 type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
+/**
+ * The index flags as a location. The choice between the module directory's
+ * meta.pb and depmod's files is not made here but at every load
+ * (sys/indexfs.ts chooseIndex), so that a reload sees what depmod or
+ * build-meta wrote since.
+ */
 export function indexLocation(v: Values): IndexLocation {
   const dirs = v['config-dir'] as string[] | undefined;
   return {
@@ -47,21 +52,6 @@ export function indexLocation(v: Values): IndexLocation {
     configDirs: dirs && dirs.length > 0 ? dirs : undefined,
     cmdline: v.cmdline as string | undefined,
   };
-}
-
-/**
- * Index location: without --meta, the module directory's meta.pb when there is
- * one and depmod has not run since it was written (its modules.dep is not
- * newer), else depmod's files.
- */
-export function resolveLocation(values: Values): IndexLocation {
-  const loc = indexLocation(values);
-  if (loc.meta !== undefined) return loc;
-  const meta = join(loc.modulesDir, 'meta.pb');
-  const dep = join(loc.modulesDir, 'modules.dep');
-  if (!existsSync(meta)) return loc;
-  if (existsSync(dep) && statSync(dep).mtimeMs > statSync(meta).mtimeMs) return loc;
-  return { ...loc, meta };
 }
 
 /** parseArgs, with its errors turned into E_USAGE. */

@@ -10,7 +10,7 @@ import { HotplugError } from '../errors.js';
 import { createLogger, type LogFormat } from '../log.js';
 import { type IndexLocation } from '../sys/indexfs.js';
 import { cannotLoadReason, DryRunKernel, SyscallKernel, type SysPaths } from '../sys/kernel.js';
-import { resolveLocation } from './common.js';
+import { indexLocation } from './common.js';
 
 export const SYSTEM_FLAGS = {
   sysfs: { type: 'string' },
@@ -66,7 +66,7 @@ export function setup(values: Values, defaultMode: 'auto' | 'dry-run' = 'auto', 
       fallback = reason;
     }
   }
-  return { paths, location: resolveLocation(values), kernel, log, fallback };
+  return { paths, location: indexLocation(values), kernel, log, fallback };
 }
 
 export function readKernelSeqnum(sysfs: string): bigint | undefined {

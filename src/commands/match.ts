@@ -6,7 +6,7 @@ import { EXIT } from '../errors.js';
 import { type ModuleIndex } from '../core/index.js';
 import { loadOrder } from '../core/plan.js';
 import { loadIndex } from '../sys/indexfs.js';
-import { INDEX_FLAGS, INDEX_HELP, type Io, parseFlags, resolveLocation, toBytes } from './common.js';
+import { INDEX_FLAGS, INDEX_HELP, type Io, indexLocation, parseFlags, toBytes } from './common.js';
 
 export const MATCH_HELP = `Usage: hotplugd match [INDEX FLAGS] [--json] MODALIAS...
        hotplugd match [INDEX FLAGS] --stdin
@@ -59,7 +59,7 @@ export async function matchCommand(args: string[], io: Io): Promise<number> {
     io.stderr.write('hotplugd match: give at least one MODALIAS, or --stdin\n');
     return EXIT.USAGE;
   }
-  const index = loadIndex(resolveLocation(values));
+  const index = loadIndex(indexLocation(values));
   for (const w of summarizeWarnings(index)) io.stderr.write(`hotplugd: ${w}\n`);
   if (values.stdin) {
     const rl = createInterface({ input: io.stdin, crlfDelay: Infinity });
