@@ -60,6 +60,9 @@ export function writeFileAtomic(file: string, bytes: Uint8Array, ops: AtomicFs =
     dfd = ops.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
     ops.fsyncSync(dfd);
   } catch (e) {
+    // File systems that cannot sync a directory say EINVAL: nothing to wait for.
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EINVAL' || code === 'ENOTSUP') return;
     throw new HotplugError('E_SYSTEM', `written, but cannot sync its directory (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { file, cause: e });
   } finally {
     if (dfd !== undefined) ops.closeSync(dfd);
