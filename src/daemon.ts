@@ -394,6 +394,8 @@ export class Daemon {
     log.info(
       {
         index: next.source,
+        kind: next.kind,
+        ...(next.fallback !== undefined ? { fallback: next.fallback } : {}),
         modules: { before: before.modules, after: after.modules },
         aliases: { before: before.aliases, after: after.aliases },
         blacklist: next.config.blacklist.size,

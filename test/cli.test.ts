@@ -117,4 +117,17 @@ describe('index choice', () => {
     utimesSync(join(dir, 'modules.dep'), later, later); // depmod ran after meta.pb was written: stale
     expect(cli(args).stdout).toBe('virtio_net\n');
   });
+
+  it("answers from depmod's files, with one warning line, when the module directory's meta.pb is truncated", async () => {
+    const { cpSync, truncateSync, statSync } = await import('node:fs');
+    const dir = mkdtempSync(join(tmpdir(), 'hotplugd-idx-'));
+    for (const f of ['modules.dep', 'modules.alias']) cpSync(join(FIXTURE_DIR, f), join(dir, f));
+    expect(cli(['build-meta', '--from-depmod', dir, '-o', join(dir, 'meta.pb')]).status).toBe(0);
+    truncateSync(join(dir, 'meta.pb'), Math.floor(statSync(join(dir, 'meta.pb')).size / 2)); // as after ENOSPC, newer than modules.dep
+    const r = cli(['match', '--modules-dir', dir, '--cmdline', '', '--config-dir', '', 'pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('ahci\n');
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/meta\.pb: .*depmod's files read instead: truncated meta\.pb \[E_INDEX_CORRUPT\]/);
+  });
 });

@@ -1,9 +1,12 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
 import { depmodParts } from '../src/sys/indexfs.js';
 import { ModuleIndex } from '../src/core/index.js';
-import { decodeMeta, encodeMeta } from '../src/core/meta.js';
+import { appendChecksum, decodeMeta, encodeMeta } from '../src/core/meta.js';
 import { type HotplugError } from '../src/errors.js';
 import { FIXTURE_DIR, fixtureLines } from './helpers.js';
 
@@ -50,8 +53,9 @@ describe('meta.pb', () => {
     const msg = Ours.decode(bytes) as unknown as Record<string, unknown>;
     delete msg.compiledDeviceMatches;
     delete msg.compiledBuiltinDeviceMatches;
+    delete msg.checksum;
     msg.byteClasses = [];
-    const radixOnly = Ours.encode(msg).finish();
+    const radixOnly = appendChecksum(Ours.encode(msg).finish());
     expect(radixOnly.length).toBeLessThan(bytes.length / 2);
     const compiled = new ModuleIndex(decodeMeta(bytes, 'meta.pb'));
     const radix = new ModuleIndex(decodeMeta(radixOnly, 'radix.pb'));
@@ -152,5 +156,146 @@ describe('meta.pb', () => {
       const enc = MonogonMeta.encode(MonogonMeta.fromObject({ modules: [{ name: 'a', path }] })).finish();
       expect(codeOf(() => decodeMeta(enc, 'x.pb'))).toBe('E_PATH_ESCAPE');
     }
+  });
+});
+
+/**
+ * Monogon's radix tree from raw patterns, as its tooling writes it: aliases
+ * as modules declare them (no `-` to `_`), literal runs merged into LITERAL
+ * nodes, a one-range bracket as BYTE_RANGE.
+ */
+function monogonTree(aliases: readonly { pattern: string; module: number }[]): object {
+  interface N {
+    kids: Map<string, N>;
+    mods: number[];
+  }
+  const root: N = { kids: new Map(), mods: [] };
+  for (const { pattern, module } of aliases) {
+    let n = root;
+    for (const tok of pattern.match(/\[[^\]]*\]|./g)!) {
+      let c = n.kids.get(tok);
+      if (!c) n.kids.set(tok, (c = { kids: new Map(), mods: [] }));
+      n = c;
+    }
+    n.mods.push(module);
+  }
+  const node = (tok: string, n: N): object => {
+    if (tok === '*') return { type: 1, children: kids(n), moduleIndex: n.mods };
+    if (tok === '?') return { type: 2, children: kids(n), moduleIndex: n.mods };
+    if (tok.startsWith('[')) return { type: 3, startByte: tok.charCodeAt(1), endByte: tok.charCodeAt(3), children: kids(n), moduleIndex: n.mods };
+    let literal = tok;
+    while (n.mods.length === 0 && n.kids.size === 1) {
+      const [t, c] = [...n.kids][0]!;
+      if (t === '*' || t === '?' || t.startsWith('[')) break;
+      literal += t;
+      n = c;
+    }
+    return { type: 0, literal, children: kids(n), moduleIndex: n.mods };
+  };
+  const kids = (n: N): object[] => [...n.kids].map(([t, c]) => node(t, c));
+  return { type: 4, children: kids(root) };
+}
+
+describe('meta.pb from Monogon tooling (patterns as modules declare them)', () => {
+  // modinfo-style aliases: dashes, char-major-*, devname:*, one-range brackets
+  // with a dash beside them, and siblings that collide after normalization.
+  const modules = ['gpio_kempld', 'btrfs', 'coda', 'dash_mod', 'underscore_mod', 'snd_hda_intel', 'ranged'];
+  const aliases = [
+    { pattern: 'platform:kempld-gpio', module: 0 },
+    { pattern: 'devname:btrfs-control', module: 1 },
+    { pattern: 'char-major-10-234', module: 1 },
+    { pattern: 'fs-btrfs', module: 1 },
+    { pattern: 'char-major-67-*', module: 2 },
+    { pattern: 'fs-a-b', module: 3 },
+    { pattern: 'fs-a_b', module: 4 },
+    { pattern: 'x-y-*-z', module: 3 },
+    { pattern: 'x_y_*', module: 4 },
+    { pattern: 'pci:v00008086d*sv*sd*bc04sc03i00', module: 5 },
+    { pattern: 'acpi*:PNP0[A-C]0-*:*', module: 6 },
+    { pattern: 'of:N*T*Cvendor,chip-[0-9]', module: 6 },
+  ];
+  const queries = [
+    'platform:kempld-gpio', 'platform:kempld_gpio', 'platform:kempld-gpiox',
+    'devname:btrfs-control', 'devname:btrfs_control', 'char-major-10-234', 'char_major_10_234', 'fs-btrfs',
+    'char-major-67-0', 'char-major-67-', 'char_major_67_255', 'char-major-6-7',
+    'fs-a-b', 'fs-a_b', 'fs_a-b', 'fs-a', 'fs-a-bc',
+    'x-y-q-z', 'x_y_q_z', 'x-y-', 'x-y-1-2-z',
+    'pci:v00008086d00001234sv0sd0bc04sc03i00', 'acpi:PNP0B0-1:x', 'acpi:PNP0B0_1:x', 'acpi:PNP0D0-1:x', 'acpiX:PNP0A0-:',
+    'of:NxTyCvendor,chip-3', 'of:NxTyCvendor,chip_3', 'of:NxTyCvendor,chip-x', 'nothing-at-all',
+  ];
+
+  // Recorded with kmod 30 (modprobe -R) on a depmod tree of .ko files with
+  // exactly these aliases (gcc objects with a .modinfo section, depmod -b, modprobe -d -S -R): libkmod's answers.
+  const LIBKMOD: Record<string, string> = {
+    'platform:kempld-gpio': 'gpio_kempld',
+    'platform:kempld_gpio': 'gpio_kempld',
+    'platform:kempld-gpiox': '',
+    'devname:btrfs-control': 'btrfs',
+    'devname:btrfs_control': 'btrfs',
+    'char-major-10-234': 'btrfs',
+    'char_major_10_234': 'btrfs',
+    'fs-btrfs': 'btrfs',
+    'char-major-67-0': 'coda',
+    'char-major-67-': 'coda',
+    'char_major_67_255': 'coda',
+    'char-major-6-7': '',
+    'fs-a-b': 'dash_mod underscore_mod',
+    'fs-a_b': 'dash_mod underscore_mod',
+    'fs_a-b': 'dash_mod underscore_mod',
+    'fs-a': '',
+    'fs-a-bc': '',
+    'x-y-q-z': 'dash_mod underscore_mod',
+    'x_y_q_z': 'dash_mod underscore_mod',
+    'x-y-': 'underscore_mod',
+    'x-y-1-2-z': 'dash_mod underscore_mod',
+    'pci:v00008086d00001234sv0sd0bc04sc03i00': 'snd_hda_intel',
+    'acpi:PNP0B0-1:x': 'ranged',
+    'acpi:PNP0B0_1:x': 'ranged',
+    'acpi:PNP0D0-1:x': '',
+    'acpiX:PNP0A0-:': 'ranged',
+    'of:NxTyCvendor,chip-3': 'ranged',
+    'of:NxTyCvendor,chip_3': 'ranged',
+    'of:NxTyCvendor,chip-x': '',
+    'nothing-at-all': '',
+  };
+
+  function monogonFile(): Uint8Array {
+    return MonogonMeta.encode(
+      MonogonMeta.fromObject({
+        modules: modules.map((name) => ({ name, path: `kernel/${name}.ko` })),
+        moduleDeviceMatches: monogonTree(aliases),
+      }),
+    ).finish();
+  }
+
+  /** The reference: the same aliases as depmod's text index, read by the depmod reader (checked against libkmod on the corpus). */
+  function depmodIndex(): ModuleIndex {
+    const dir = mkdtempSync(join(tmpdir(), 'hotplugd-monogon-'));
+    writeFileSync(join(dir, 'modules.dep'), modules.map((m) => `kernel/${m}.ko:\n`).join(''));
+    writeFileSync(join(dir, 'modules.alias'), aliases.map((a) => `alias ${a.pattern} ${modules[a.module]}\n`).join(''));
+    return new ModuleIndex(depmodParts(dir));
+  }
+
+  it("answers every query as depmod's index of the same aliases does", () => {
+    const fromMonogon = new ModuleIndex(decodeMeta(monogonFile(), 'monogon.pb'));
+    const reference = depmodIndex();
+    const diffs = queries
+      .map((q) => ({ q, want: [...reference.lookup(q).names].sort(), got: [...fromMonogon.lookup(q).names].sort() }))
+      .filter((d) => d.want.join(' ') !== d.got.join(' '))
+      .map((d) => `${d.q}: depmod [${d.want.join(' ')}] meta.pb [${d.got.join(' ')}]`);
+    expect(diffs).toEqual([]);
+  });
+
+  it('answers every query as libkmod does on the same aliases', () => {
+    const fromMonogon = new ModuleIndex(decodeMeta(monogonFile(), 'monogon.pb'));
+    expect(Object.keys(LIBKMOD).sort()).toEqual([...queries].sort());
+    const got = Object.fromEntries(queries.map((q) => [q, [...fromMonogon.lookup(q).names].sort().join(' ')]));
+    expect(got).toEqual(LIBKMOD);
+  });
+
+  it('keeps the normalized answers through a hotplugd re-encode (build-meta never writes a "-" literal)', async () => {
+    const reference = depmodIndex();
+    const again = new ModuleIndex(decodeMeta(await encodeMeta(decodeMeta(monogonFile(), 'monogon.pb')), 'again.pb'));
+    for (const q of queries) expect([...again.lookup(q).names].sort(), q).toEqual([...reference.lookup(q).names].sort());
   });
 });

@@ -2,9 +2,9 @@
  * `hotplugd build-meta DIR -o meta.pb`: an index from the `.ko` files
  * themselves (their ELF .modinfo), written as Monogon-compatible meta.pb.
  */
-import { writeFileSync } from 'node:fs';
 import { encodeMeta } from '../core/meta.js';
 import { EXIT, HotplugError } from '../errors.js';
+import { writeFileAtomic } from '../sys/atomic-write.js';
 import { depmodParts } from '../sys/indexfs.js';
 import { scanModuleTree } from '../sys/modtree.js';
 import { type Io, parseFlags } from './common.js';
@@ -15,9 +15,11 @@ Build meta.pb from a module tree: read the .modinfo section of every .ko
 (.ko.gz, .ko.xz, .ko.zst too) under DIR for name=, alias=, depends= and
 softdep=, and DIR/modules.builtin.modinfo (or modules.builtin) for built-in
 modules. Module paths in the output are relative to DIR. The file holds
-Monogon's radix tree and hotplugd's compiled matchers, which make the
-daemon's start-up faster: "run" prefers DIR/meta.pb when it is newer than
-DIR/modules.dep.
+Monogon's radix tree, hotplugd's compiled matchers, which make the
+daemon's start-up faster, and a SHA-256 checksum that readers verify: "run"
+prefers DIR/meta.pb when it is newer than DIR/modules.dep. The file is
+replaced atomically (a temporary file beside it, fsync, rename): after a
+failure, such as a full disk, the old file is still there, unchanged.
 
   -o, --output FILE  where to write meta.pb (required)
   --from-depmod      read DIR's depmod files (modules.alias, modules.dep, ...)
@@ -48,11 +50,7 @@ export async function buildMetaCommand(args: string[], io: Io): Promise<number> 
   const { parts, skipped } = values['from-depmod'] ? { parts: depmodParts(dir), skipped: [] } : await scanModuleTree(dir);
   for (const s of skipped) io.stderr.write(`hotplugd: ${s.file}: skipped (${s.problem})\n`);
   const bytes = await encodeMeta(parts, (values.release as string | undefined) ?? dir.slice(dir.lastIndexOf('/') + 1));
-  try {
-    writeFileSync(out, bytes);
-  } catch (e) {
-    throw new HotplugError('E_SYSTEM', `cannot write (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { file: out, cause: e });
-  }
+  writeFileAtomic(out, bytes);
   const loadable = parts.modules.filter((m) => !m.builtin).length;
   io.stderr.write(
     `hotplugd: wrote ${out}: ${loadable} modules, ${parts.modules.length - loadable} built-in, ${parts.aliases.count + parts.builtinAliases.count} aliases, ${bytes.length} bytes in ${Math.round(performance.now() - t0)} ms\n`,

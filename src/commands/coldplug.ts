@@ -6,9 +6,8 @@ import { type LoadQueue, LoadQueue as Queue } from '../core/queue.js';
 import { EXIT } from '../errors.js';
 import { walkSysfs } from '../sys/coldplug.js';
 import { loadIndex } from '../sys/indexfs.js';
-import { INDEX_FLAGS, INDEX_HELP, type Io, parseFlags } from './common.js';
+import { INDEX_FLAGS, INDEX_HELP, type Io, logIndexWarnings, parseFlags } from './common.js';
 import { queuePolicy, setup, SYSTEM_FLAGS, SYSTEM_HELP } from './daemon-setup.js';
-import { summarizeWarnings } from './match.js';
 
 export const COLDPLUG_HELP = `Usage: hotplugd coldplug [--dry-run] [INDEX FLAGS] [SYSTEM FLAGS]
 
@@ -38,7 +37,7 @@ export async function coldplugCommand(args: string[], io: Io): Promise<number> {
   const s = setup(values, 'auto', io.stdout);
   if (s.fallback !== undefined) s.log.warn({ reason: s.fallback }, 'cannot load modules here: running as dry-run');
   const index = loadIndex(s.location);
-  for (const w of summarizeWarnings(index)) s.log.warn({ detail: w }, 'index lines skipped');
+  logIndexWarnings(index, s.log);
   const queue: LoadQueue = new Queue({ index, kernel: s.kernel, log: s.log, modulesDir: s.location.modulesDir, ...policy });
   const r = await walkSysfs(s.paths.sysfs);
   const seen = new Set<string>();

@@ -2,11 +2,11 @@
  * What every command shares: flag parsing with usage errors, the index
  * location flags, and turning errors into one line and an exit code.
  */
-import { existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { release } from 'node:os';
-import { EXIT, HotplugError, isHotplugError } from '../errors.js';
+import { type ModuleIndex } from '../core/index.js';
+import { type Log } from '../core/queue.js';
+import { EXIT, HotplugError, isHotplugError, printable } from '../errors.js';
 import { DEFAULT_CONFIG_DIRS, type IndexLocation } from '../sys/indexfs.js';
 
 export interface Io {
@@ -25,7 +25,8 @@ export const INDEX_FLAGS = {
 export const INDEX_HELP = `Index:
   --modules-dir DIR   module directory (default /lib/modules/$(uname -r)): its
                       meta.pb when depmod has not run since it was written,
-                      otherwise its depmod files
+                      otherwise its depmod files (chosen again at each reload;
+                      a damaged meta.pb there falls back to the depmod files)
   --meta FILE         read a Monogon-compatible meta.pb instead of depmod's files
                       (module paths stay relative to --modules-dir)
   --config-dir DIR    modprobe.d directory, which must exist; repeat for several;
@@ -41,6 +42,12 @@ export function defaultModulesDir(): string {
 
 type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
+/**
+ * The index flags as a location. The choice between the module directory's
+ * meta.pb and depmod's files is not made here but at every load
+ * (sys/indexfs.ts chooseIndex), so that a reload sees what depmod or
+ * build-meta wrote since.
+ */
 export function indexLocation(v: Values): IndexLocation {
   const dirs = v['config-dir'] as string[] | undefined;
   return {
@@ -49,21 +56,6 @@ export function indexLocation(v: Values): IndexLocation {
     configDirs: dirs && dirs.length > 0 ? dirs : undefined,
     cmdline: v.cmdline as string | undefined,
   };
-}
-
-/**
- * Index location: without --meta, the module directory's meta.pb when there is
- * one and depmod has not run since it was written (its modules.dep is not
- * newer), else depmod's files.
- */
-export function resolveLocation(values: Values): IndexLocation {
-  const loc = indexLocation(values);
-  if (loc.meta !== undefined) return loc;
-  const meta = join(loc.modulesDir, 'meta.pb');
-  const dep = join(loc.modulesDir, 'modules.dep');
-  if (!existsSync(meta)) return loc;
-  if (existsSync(dep) && statSync(dep).mtimeMs > statSync(meta).mtimeMs) return loc;
-  return { ...loc, meta };
 }
 
 /** parseArgs, with its errors turned into E_USAGE. */
@@ -97,4 +89,32 @@ export async function runCommand(io: Io, body: () => Promise<number> | number): 
 /** CLI text → byte string (one char per byte), as the index stores patterns. */
 export function toBytes(s: string): string {
   return Buffer.from(s, 'utf8').toString('latin1');
+}
+
+/**
+ * Index warnings, one line per file: how many lines were not used and the
+ * first problem; a meta.pb that was passed over gets its own line. Control
+ * bytes escaped (file names and contents come from disk).
+ */
+export function summarizeWarnings(index: ModuleIndex): string[] {
+  const byFile = new Map<string, { count: number; first: { line: number; problem: string } }>();
+  for (const w of index.warnings) {
+    if (w.file === index.fallback?.file) continue;
+    const e = byFile.get(w.file);
+    if (e) e.count++;
+    else byFile.set(w.file, { count: 1, first: w });
+  }
+  const lines = [...byFile].map(
+    ([file, { count, first }]) =>
+      printable(`${file}: ${count} line${count === 1 ? '' : 's'} not used (first${first.line > 0 ? ` at line ${first.line}` : ''}: ${first.problem})`),
+  );
+  const f = index.fallback;
+  return f === undefined ? lines : [printable(`${f.file}: not used, depmod's files read instead: ${f.problem}`), ...lines];
+}
+
+/** The same, as log records: a passed-over meta.pb as its own record, then the lines skipped per file. */
+export function logIndexWarnings(index: ModuleIndex, log: Log): void {
+  const f = index.fallback;
+  if (f !== undefined) log.warn({ file: f.file, code: f.code, problem: f.problem }, "meta.pb not used; depmod's files read instead");
+  for (const w of summarizeWarnings(index).slice(f === undefined ? 0 : 1)) log.warn({ detail: w }, 'index lines skipped');
 }

@@ -12,7 +12,7 @@ import { type IndexLocation } from '../sys/indexfs.js';
 import { readBoundedSync, SYSFS_ATTR_MAX } from '../sys/readfile.js';
 import { ShellCommandRunner } from '../sys/install.js';
 import { cannotLoadReason, DryRunKernel, SyscallKernel, type SysPaths } from '../sys/kernel.js';
-import { resolveLocation } from './common.js';
+import { indexLocation } from './common.js';
 
 export const SYSTEM_FLAGS = {
   sysfs: { type: 'string' },
@@ -87,7 +87,7 @@ export function setup(values: Values, defaultMode: 'auto' | 'dry-run' = 'auto', 
       fallback = reason;
     }
   }
-  return { paths, location: resolveLocation(values), kernel, log, fallback };
+  return { paths, location: indexLocation(values), kernel, log, fallback };
 }
 
 /** Seconds (a positive decimal, at most a day) -> milliseconds. */

@@ -2,12 +2,12 @@
  * `hotplugd match`: which modules serve a MODALIAS, as `modprobe -R` answers.
  */
 import { createInterface } from 'node:readline';
-import { EXIT, printable } from '../errors.js';
+import { EXIT } from '../errors.js';
 import { type ModuleIndex } from '../core/index.js';
 import { installCommandFor, substituteCmdlineOpts } from '../core/install.js';
 import { loadOrder } from '../core/plan.js';
 import { loadIndex } from '../sys/indexfs.js';
-import { INDEX_FLAGS, INDEX_HELP, type Io, parseFlags, resolveLocation, toBytes } from './common.js';
+import { INDEX_FLAGS, INDEX_HELP, indexLocation, type Io, parseFlags, summarizeWarnings, toBytes } from './common.js';
 
 export const MATCH_HELP = `Usage: hotplugd match [INDEX FLAGS] [--json] MODALIAS...
        hotplugd match [INDEX FLAGS] --stdin
@@ -70,7 +70,7 @@ export async function matchCommand(args: string[], io: Io): Promise<number> {
     io.stderr.write('hotplugd match: give at least one MODALIAS, or --stdin\n');
     return EXIT.USAGE;
   }
-  const index = loadIndex(resolveLocation(values));
+  const index = loadIndex(indexLocation(values));
   for (const w of summarizeWarnings(index)) io.stderr.write(`hotplugd: ${w}\n`);
   if (values.stdin) {
     const rl = createInterface({ input: io.stdin, crlfDelay: Infinity });
@@ -99,18 +99,4 @@ export async function matchCommand(args: string[], io: Io): Promise<number> {
     }
   }
   return any ? EXIT.OK : EXIT.NO_MATCH;
-}
-
-/** One line per file with lines not used: "FILE: N lines not used (first at line L: problem)". */
-export function summarizeWarnings(index: ModuleIndex): string[] {
-  const byFile = new Map<string, { count: number; first: { line: number; problem: string } }>();
-  for (const w of index.warnings) {
-    const e = byFile.get(w.file);
-    if (e) e.count++;
-    else byFile.set(w.file, { count: 1, first: w });
-  }
-  return [...byFile].map(
-    ([file, { count, first }]) =>
-      printable(`${file}: ${count} line${count === 1 ? '' : 's'} not used (first${first.line > 0 ? ` at line ${first.line}` : ''}: ${first.problem})`),
-  );
 }

@@ -11,9 +11,8 @@ import { loadIndex } from '../sys/indexfs.js';
 import { NetlinkUeventSource } from '../sys/netlink.js';
 import { CaughtSignals, type SignalSource } from '../signals.js';
 import { SdNotifier } from '../sys/notify.js';
-import { INDEX_FLAGS, INDEX_HELP, type Io, parseFlags } from './common.js';
+import { INDEX_FLAGS, INDEX_HELP, type Io, logIndexWarnings, parseFlags } from './common.js';
 import { parseSize, queuePolicy, readKernelSeqnum, setup, SYSTEM_FLAGS, SYSTEM_HELP } from './daemon-setup.js';
-import { summarizeWarnings } from './match.js';
 
 export const RUN_HELP = `Usage: hotplugd run [INDEX FLAGS] [SYSTEM FLAGS] [--rcvbuf SIZE] [--resync-interval MS] [--skip-coldplug] [--demo]
 
@@ -100,7 +99,7 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
     log: s.log,
     loadIndex: () => {
       const index = loadIndex(s.location);
-      for (const w of summarizeWarnings(index)) s.log.warn({ detail: w }, 'index lines skipped');
+      logIndexWarnings(index, s.log);
       return index;
     },
     kernel: s.kernel,

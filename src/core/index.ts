@@ -51,6 +51,20 @@ export interface IndexParts {
   warnings: LineWarning[];
   /** Where the index came from (a directory or a file), for messages. */
   source: string;
+  /** Which kind of index `source` is (default 'depmod'). */
+  kind?: IndexKind;
+  /** Set when an automatically chosen meta.pb could not be used and depmod's files were read instead. */
+  fallback?: IndexFallback;
+}
+
+export type IndexKind = 'meta.pb' | 'depmod';
+
+export interface IndexFallback {
+  /** The meta.pb not used. */
+  file: string;
+  /** Its error's code and message (without the file name). */
+  code: string;
+  problem: string;
 }
 
 export interface CompiledAliases {
@@ -160,6 +174,8 @@ export function compileAliases(
 export class ModuleIndex {
   readonly modules: readonly ModuleRecord[];
   readonly source: string;
+  readonly kind: IndexKind;
+  readonly fallback: IndexFallback | undefined;
   readonly warnings: readonly LineWarning[];
   readonly config: ModprobeConfig;
   readonly aliasCount: number;
@@ -176,6 +192,8 @@ export class ModuleIndex {
   constructor(parts: IndexParts, config: ModprobeConfig = emptyConfig()) {
     this.modules = parts.modules;
     this.source = parts.source;
+    this.kind = parts.kind ?? 'depmod';
+    this.fallback = parts.fallback;
     this.warnings = [...parts.warnings, ...config.warnings];
     this.config = config;
     this.classes = parts.classes;
@@ -275,10 +293,11 @@ export class ModuleIndex {
     return this.config.blacklist.has(name);
   }
 
-  stats(): { modules: number; loadable: number; builtin: number; aliases: number; matcherBytes: number } {
+  stats(): { kind: IndexKind; modules: number; loadable: number; builtin: number; aliases: number; matcherBytes: number } {
     const loadable = this.modules.filter((m) => !m.builtin && m.path !== null).length;
     const builtin = this.modules.filter((m) => m.builtin).length;
     return {
+      kind: this.kind,
       modules: this.modules.length,
       loadable,
       builtin,

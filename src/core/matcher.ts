@@ -395,6 +395,9 @@ export class Matcher {
       const lo = t.edgeStart[n]!;
       const hi = t.edgeStart[n + 1]!;
       if (hi < lo || t.valueStart[n + 1]! < t.valueStart[n]!) return 'offsets go backwards';
+      // Checked before the loop below walks to it: a damaged offset of up to
+      // 2^32 would otherwise run it for minutes over undefined elements.
+      if (hi > edges) return 'edge offsets out of range';
       for (let e = lo; e < hi; e++) {
         const tok = t.edgeToken[e]!;
         const to = t.edgeTarget[e]!;

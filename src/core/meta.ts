@@ -7,7 +7,19 @@
  * branch per contiguous range (the pattern is expanded), and bytes outside
  * printable ASCII are written as one-byte BYTE_RANGEs, since `literal` is a
  * protobuf string (UTF-8) in Monogon's schema.
+ *
+ * Integrity: hotplugd's writer ends the file with field 106, the SHA-256 of
+ * every byte before it; the reader verifies it before parsing and refuses a
+ * mismatch. Files without it (Monogon's own) are still read.
+ *
+ * Normalization: depmod stores alias patterns with `-` turned into `_`
+ * outside brackets (libkmod's alias_normalize), and lookups normalize the
+ * query the same way. Monogon's tooling stores patterns as modules declare
+ * them, so LITERAL bytes are normalized when read (BYTE_RANGE nodes are
+ * bracket sets and stay as they are); the writer never puts a `-` in a
+ * LITERAL, so a file it wrote reads back unchanged.
  */
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -66,6 +78,41 @@ async function MetaType(): Promise<import('protobufjs').Type> {
 }
 
 const RANGE = 0x10000;
+const DASH = 0x2d;
+const UNDERSCORE = 0x5f;
+
+/** Meta.checksum (field 106, bytes): its tag as a varint, then the length 32. */
+const CHECKSUM_FIELD = 106;
+const CHECKSUM_HEAD = [0xd2, 0x06, 0x20];
+const CHECKSUM_LEN = CHECKSUM_HEAD.length + 32;
+
+function sha256(bytes: Uint8Array): Buffer {
+  return createHash('sha256').update(bytes).digest();
+}
+
+/** Append the checksum field: the SHA-256 of every byte before it. */
+export function appendChecksum(body: Uint8Array): Uint8Array {
+  const out = new Uint8Array(body.length + CHECKSUM_LEN);
+  out.set(body);
+  out.set(CHECKSUM_HEAD, body.length);
+  out.set(sha256(body), body.length + CHECKSUM_HEAD.length);
+  return out;
+}
+
+/**
+ * Where the checksum field starts, or -1 when the file has none. It is found
+ * from the end (it is written last, with a fixed size), not by parsing, so a
+ * damaged length earlier in the file cannot hide it. Throws on a mismatch.
+ */
+function verifyChecksum(bytes: Uint8Array, source: string): number {
+  const at = bytes.length - CHECKSUM_LEN;
+  if (at < 0 || CHECKSUM_HEAD.some((b, i) => bytes[at + i] !== b)) return -1;
+  const want = bytes.subarray(at + CHECKSUM_HEAD.length);
+  if (!sha256(bytes.subarray(0, at)).equals(want)) {
+    throw corrupt(source, 'checksum mismatch (the file is damaged or was changed after it was written)');
+  }
+  return at;
+}
 
 /** A byte set as maximal ranges [lo, hi]. */
 function ranges(set: Uint32Array): [number, number][] {
@@ -89,8 +136,8 @@ function expand(tokens: string, classes: ClassTable): number[][] {
     const t = tokens.charCodeAt(i);
     let alts: number[];
     if (t >= TOKEN_CLASS) {
-      alts = ranges(classes.sets[t - TOKEN_CLASS]!).map(([lo, hi]) => (lo === hi && lo >= 0x20 && lo < 0x7f ? lo : RANGE | (lo << 8) | hi));
-    } else if (t < 256 && (t < 0x20 || t >= 0x7f)) {
+      alts = ranges(classes.sets[t - TOKEN_CLASS]!).map(([lo, hi]) => (lo === hi && lo >= 0x20 && lo < 0x7f && lo !== DASH ? lo : RANGE | (lo << 8) | hi));
+    } else if (t < 256 && (t < 0x20 || t >= 0x7f || t === DASH)) {
       alts = [RANGE | (t << 8) | t];
     } else {
       alts = [t];
@@ -163,7 +210,7 @@ export async function encodeMeta(parts: IndexParts, kernelRelease = ''): Promise
     msg.byteClasses = parts.classes.sets.map((set) => bytesOf(set));
   }
   const T = await MetaType();
-  return T.encode(T.fromObject(msg)).finish();
+  return appendChecksum(T.encode(T.fromObject(msg)).finish());
 }
 
 function bytesOf(a: Uint32Array | Uint8Array): Uint8Array {
@@ -391,7 +438,10 @@ class MetaDecoder {
         break;
       case NodeType.LITERAL:
         if (litLen === 0) throw corrupt(this.source, 'empty LITERAL node');
-        for (let i = litStart; i < litStart + litLen; i++) node = b.child(node, r.buf[i]!);
+        for (let i = litStart; i < litStart + litLen; i++) {
+          const c = r.buf[i]!;
+          node = b.child(node, c === DASH ? UNDERSCORE : c);
+        }
         break;
       case NodeType.WILDCARD:
         node = b.child(node, TOKEN_STAR);
@@ -457,11 +507,17 @@ export function decodeMeta(bytes: Uint8Array, source: string): IndexParts & { ke
   const compiled = new Map<number, ReturnType<MetaDecoder['compiled']>>();
   const classBytes: Uint8Array[] = [];
   try {
+    const checksumAt = verifyChecksum(bytes, source);
     while (r.pos < r.len) {
+      const tagAt = r.pos;
       const tag = r.uint32();
       const f = tag >>> 3;
       const wt = tag & 7;
-      if (f === 102) {
+      if (f === CHECKSUM_FIELD) {
+        // Only the verified one, where it was found: anything else is damage.
+        if (tagAt !== checksumAt) throw corrupt(source, 'a checksum field that is not the last 35 bytes of the file');
+        r.pos = r.len;
+      } else if (f === 102) {
         if (wt !== WIRE_LEN) throw corrupt(source, `bad wire type ${wt} for Meta field ${f}`);
         kernelRelease = r.string();
       } else if (f === 105) {
@@ -533,6 +589,9 @@ export function decodeMeta(bytes: Uint8Array, source: string): IndexParts & { ke
         values: u32(8),
       };
       if (t.isStar.length !== c.nodes) throw corrupt(source, 'compiled matcher: node count disagrees');
+      // Only hotplugd writes compiled matchers, from normalized patterns: a
+      // `-` edge means another writer, whose patterns would not match.
+      if (t.edgeToken.includes(DASH)) throw corrupt(source, 'compiled matcher: a "-" edge (patterns are not normalized)');
       const m = Matcher.fromCompiled(t, classes, nModules, maxStates);
       if (typeof m === 'string') throw corrupt(source, `compiled matcher: ${m}`);
       return { matcher: m, count: c.patterns };
@@ -557,6 +616,7 @@ export function decodeMeta(bytes: Uint8Array, source: string): IndexParts & { ke
     softdeps,
     warnings: [],
     source,
+    kind: 'meta.pb',
     kernelRelease,
   };
 }

@@ -6,7 +6,7 @@ import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { indexFromDepmod } from '../core/build-index.js';
 import { emptyConfig, type ModprobeConfig, parseCmdline, parseModprobeConf } from '../core/config.js';
-import { type IndexParts, ModuleIndex } from '../core/index.js';
+import { type IndexKind, type IndexParts, ModuleIndex } from '../core/index.js';
 import { decodeMeta } from '../core/meta.js';
 import { HotplugError, isHotplugError } from '../errors.js';
 import { CMDLINE_MAX, INDEX_FILE_MAX, MODPROBE_CONF_MAX, readBoundedSync } from './readfile.js';
@@ -17,7 +17,11 @@ export const DEFAULT_CONFIG_DIRS = ['/etc/modprobe.d', '/run/modprobe.d', '/usr/
 export interface IndexLocation {
   /** Module directory (depmod output, and where module paths are relative to). */
   modulesDir: string;
-  /** A meta.pb to use instead of the depmod files. */
+  /**
+   * A meta.pb named explicitly (--meta): always used, and any error reading
+   * it is fatal. Without it, each load chooses between the module
+   * directory's meta.pb and depmod's files again (chooseIndex).
+   */
   meta?: string | undefined;
   /**
    * modprobe.d directories; undefined = DEFAULT_CONFIG_DIRS (those that do
@@ -151,14 +155,69 @@ export function loadConfig(configDirs: readonly string[] | undefined, cmdlineFil
   return cfg;
 }
 
-/** Load the index at `loc`: meta.pb when given, otherwise depmod's files. */
+export interface IndexChoice {
+  kind: IndexKind;
+  /** The meta.pb file, or the module directory for depmod's files. */
+  file: string;
+  /** Named by --meta: no fallback. */
+  explicit: boolean;
+}
+
+function mtimeOf(file: string): number | undefined {
+  try {
+    const st = statSync(file);
+    return st.isFile() ? st.mtimeMs : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Which index a load reads, decided again at every load (start and each
+ * SIGHUP), since depmod or build-meta may have run in between: --meta when
+ * given; else the module directory's meta.pb when it is a regular file and
+ * depmod has not run since it was written (modules.dep is not newer); else
+ * depmod's files.
+ */
+export function chooseIndex(loc: IndexLocation): IndexChoice {
+  if (loc.meta !== undefined) return { kind: 'meta.pb', file: loc.meta, explicit: true };
+  const meta = join(loc.modulesDir, 'meta.pb');
+  const metaTime = mtimeOf(meta);
+  const depTime = mtimeOf(join(loc.modulesDir, 'modules.dep'));
+  if (metaTime !== undefined && (depTime === undefined || depTime <= metaTime)) return { kind: 'meta.pb', file: meta, explicit: false };
+  return { kind: 'depmod', file: loc.modulesDir, explicit: false };
+}
+
+/**
+ * Load the index at `loc` from the source chooseIndex picks now. A meta.pb
+ * that was chosen automatically but cannot be read or decoded does not
+ * disable a good module directory: depmod's files are read instead, and the
+ * index says so (`fallback`, and a warning in `warnings`). An explicit --meta
+ * that fails is an error, as is a fallback with no depmod files either (then
+ * the meta.pb's own error is the one thrown).
+ */
 export function loadIndex(loc: IndexLocation): ModuleIndex {
   const config = loadConfig(loc.configDirs, loc.cmdline);
-  if (loc.meta !== undefined) {
-    const bytes = readIndexFile(loc.meta);
-    return new ModuleIndex(decodeMeta(bytes, loc.meta), config);
+  const choice = chooseIndex(loc);
+  if (choice.kind === 'depmod') return new ModuleIndex(depmodParts(loc.modulesDir), config);
+  let metaError: HotplugError;
+  try {
+    return new ModuleIndex(decodeMeta(readIndexFile(choice.file), choice.file), config);
+  } catch (e) {
+    if (choice.explicit || !isHotplugError(e)) throw e;
+    metaError = e;
   }
-  return new ModuleIndex(depmodParts(loc.modulesDir), config);
+  let parts: IndexParts;
+  try {
+    parts = depmodParts(loc.modulesDir);
+  } catch {
+    throw metaError;
+  }
+  const prefix = `${choice.file}: `;
+  const why = `${metaError.message.startsWith(prefix) ? metaError.message.slice(prefix.length) : metaError.message} [${metaError.code}]`;
+  const fallback = { file: choice.file, code: metaError.code, problem: why };
+  parts.warnings.unshift({ file: choice.file, line: 0, problem: `not used, depmod's files read instead: ${why}` });
+  return new ModuleIndex({ ...parts, fallback }, config);
 }
 
 /** Index parts from depmod's files in `dir`. */
