@@ -23,7 +23,7 @@ export function startDaemon(args: string[], env: Record<string, string> = {}): R
   let buf = '';
   let err = '';
   const waiters: (() => void)[] = [];
-  proc.stdout!.on('data', (d: Buffer) => {
+  proc.stdout.on('data', (d: Buffer) => {
     buf += d.toString('utf8');
     let nl: number;
     while ((nl = buf.indexOf('\n')) >= 0) {
@@ -34,7 +34,7 @@ export function startDaemon(args: string[], env: Record<string, string> = {}): R
     }
     for (const w of waiters.splice(0)) w();
   });
-  proc.stderr!.on('data', (d: Buffer) => (err += d.toString('utf8')));
+  proc.stderr.on('data', (d: Buffer) => (err += d.toString('utf8')));
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
   const waitFor = (pred: (r: Rec) => boolean, ms: number, what: string): Promise<Rec> =>
     new Promise((resolve, reject) => {

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { depmodParts } from '../src/sys/indexfs.js';
 import { ModuleIndex } from '../src/core/index.js';
 import { appendChecksum, decodeMeta, encodeMeta } from '../src/core/meta.js';
+import { META_SCHEMA } from '../src/core/meta-schema.js';
 import { type HotplugError } from '../src/errors.js';
 import { FIXTURE_DIR, fixtureLines } from './helpers.js';
 
@@ -27,6 +28,11 @@ function codeOf(f: () => unknown): string | undefined {
 }
 
 describe('meta.pb', () => {
+  it('carries the schema of proto/meta.proto as data (src/core/meta-schema.ts is generated from it)', () => {
+    const fromFile = protobuf.loadSync(fileURLToPath(new URL('../proto/meta.proto', import.meta.url))).toJSON();
+    expect(JSON.parse(JSON.stringify(META_SCHEMA))).toEqual(JSON.parse(JSON.stringify(fromFile)));
+  });
+
   it('round-trips the Debian index: depmod -> meta.pb -> index gives the same answers', async () => {
     const parts = fixtureParts();
     const bytes = await encodeMeta(parts, '6.1.0-56-amd64');

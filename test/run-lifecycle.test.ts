@@ -156,7 +156,7 @@ describe('hotplugd run reloads', () => {
 describe('CaughtSignals', () => {
   it('keeps signals caught before a handler is attached and replays each kind once', () => {
     const proc = new EventEmitter();
-    const caught = new CaughtSignals(proc as unknown as { on(event: DaemonSignal, listener: () => void): unknown });
+    const caught = new CaughtSignals(proc);
     proc.emit('SIGHUP');
     proc.emit('SIGHUP');
     proc.emit('SIGTERM');

@@ -66,7 +66,7 @@ export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(
 ): { values: Values; positionals: string[] } {
   try {
     const r = parseArgs({ args, options, allowPositionals, strict: true });
-    return { values: r.values as Values, positionals: r.positionals };
+    return { values: r.values, positionals: r.positionals };
   } catch (e) {
     throw new HotplugError('E_USAGE', (e as Error).message);
   }

@@ -71,7 +71,7 @@ function oneOf<T extends string>(value: unknown, allowed: readonly T[], flag: st
 export function setup(values: Values, defaultMode: 'auto' | 'dry-run' = 'auto', stream?: NodeJS.WritableStream): Setup {
   const paths: SysPaths = { sysfs: (values.sysfs as string | undefined) ?? '/sys', procfs: (values.procfs as string | undefined) ?? '/proc' };
   const mode = oneOf(values.mode, ['auto', 'load', 'dry-run'] as const, '--mode', defaultMode);
-  const format = oneOf(values['log-format'], ['json', 'pretty', 'auto'] as const, '--log-format', 'auto') as LogFormat;
+  const format: LogFormat = oneOf(values['log-format'], ['json', 'pretty', 'auto'] as const, '--log-format', 'auto');
   const level = oneOf(values['log-level'], ['trace', 'debug', 'info', 'warn', 'error'] as const, '--log-level', 'info');
   const log = createLogger({ format, level, ...(stream ? { stream } : {}) });
   let kernel: Kernel;

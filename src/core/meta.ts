@@ -20,15 +20,14 @@
  * LITERAL, so a file it wrote reads back unchanged.
  */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { endianness } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { HotplugError } from '../errors.js';
 import { checkModulePath, checkNoCycles } from './build-index.js';
 import { type SoftdepSpec } from './depmod.js';
 import { ClassTable, newByteSet, setHas, TOKEN_ANY, TOKEN_CLASS, TOKEN_STAR } from './glob.js';
 import { type CompiledAliases, type IndexParts, type ModuleRecord } from './index.js';
 import { type CompiledTrie, Matcher, type PatternEntry, TrieBuilder } from './matcher.js';
+import { META_SCHEMA } from './meta-schema.js';
 
 const NodeType = { LITERAL: 0, WILDCARD: 1, SINGLE_WILDCARD: 2, BYTE_RANGE: 3, ROOT: 4 } as const;
 
@@ -64,17 +63,10 @@ interface MetaMsg {
   byteClasses?: Uint8Array[];
 }
 
-/** Where proto/meta.proto lives: beside src/ in a checkout, beside dist/ when built. */
-function protoPath(): string {
-  const here = fileURLToPath(new URL('.', import.meta.url));
-  const candidates = [`${here}../../proto/meta.proto`, `${here}../../../proto/meta.proto`];
-  return candidates.find((p) => existsSync(p)) ?? candidates[0]!;
-}
-
 /** protobufjs, loaded only to encode: decoding uses the small reader below (protobufjs costs 30 ms of start-up). */
 async function MetaType(): Promise<import('protobufjs').Type> {
   const { default: protobuf } = await import('protobufjs');
-  return protobuf.loadSync(protoPath()).lookupType('hotplugd.meta.Meta');
+  return protobuf.Root.fromJSON(META_SCHEMA).lookupType('hotplugd.meta.Meta');
 }
 
 const RANGE = 0x10000;
