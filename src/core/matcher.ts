@@ -294,21 +294,42 @@ export class Matcher {
   /** The wildcard parts hanging at a literal node, as token arrays with their values. */
   private wildParts(lit: number): { tokens: Uint32Array; value: number }[] {
     const found: { tokens: Uint32Array; value: number }[] = [];
-    const path: number[] = [];
-    const visit = (node: number): void => {
-      for (let v = this.valueStart[node]!; v < this.valueStart[node + 1]!; v++) found.push({ tokens: Uint32Array.from(path), value: this.values[v]! });
-      for (let e = this.edgeStart[node]!; e < this.edgeStart[node + 1]!; e++) {
-        path.push(this.edgeToken[e]!);
-        visit(this.edgeTarget[e]!);
-        path.pop();
-      }
-    };
-    for (let e = this.wildStart(lit); e < this.edgeStart[lit + 1]!; e++) {
-      path.push(this.edgeToken[e]!);
-      visit(this.edgeTarget[e]!);
-      path.pop();
-    }
+    const roots: number[] = [];
+    for (let e = this.wildStart(lit); e < this.edgeStart[lit + 1]!; e++) roots.push(e);
+    this.walkPaths(roots, (path, depth, node) => {
+      for (let v = this.valueStart[node]!; v < this.valueStart[node + 1]!; v++) found.push({ tokens: path.slice(0, depth), value: this.values[v]! });
+    });
     return found;
+  }
+
+  /**
+   * Depth-first preorder walk (edges in token order) of the subtries below
+   * the given edges, calling `at` for each node with the tokens from the
+   * start edge down to it (path[0..depth)). Iterative: a trie from meta.pb or
+   * from a long pattern may be as deep as its longest pattern.
+   */
+  private walkPaths(startEdges: readonly number[], at: (path: Uint32Array, depth: number, node: number) => void): void {
+    const { edgeStart, edgeToken, edgeTarget } = this;
+    let path = new Uint32Array(64);
+    // Pending edges with the depth of the node they leave; pushed in reverse so they pop in order.
+    const edges: number[] = [];
+    const depths: number[] = [];
+    for (let i = startEdges.length - 1; i >= 0; i--) {
+      edges.push(startEdges[i]!);
+      depths.push(0);
+    }
+    while (edges.length > 0) {
+      const e = edges.pop()!;
+      const d = depths.pop()!;
+      if (d === path.length) path = grow(path);
+      path[d] = edgeToken[e]!;
+      const node = edgeTarget[e]!;
+      at(path, d + 1, node);
+      for (let k = edgeStart[node + 1]! - 1; k >= edgeStart[node]!; k--) {
+        edges.push(k);
+        depths.push(d + 1);
+      }
+    }
   }
 
   /** Does the token sequence match key[from..] exactly? */
@@ -416,18 +437,16 @@ export class Matcher {
   /** Every (pattern tokens, value) pair in the trie, in trie order (for meta.pb encoding). */
   entries(): PatternEntry[] {
     const out: PatternEntry[] = [];
-    const path: number[] = [];
-    const visit = (node: number): void => {
-      for (let v = this.valueStart[node]!; v < this.valueStart[node + 1]!; v++) {
-        out.push({ tokens: String.fromCharCode(...path), value: this.values[v]! });
-      }
-      for (let e = this.edgeStart[node]!; e < this.edgeStart[node + 1]!; e++) {
-        path.push(this.edgeToken[e]!);
-        visit(this.edgeTarget[e]!);
-        path.pop();
-      }
-    };
-    visit(0);
+    for (let v = this.valueStart[0]!; v < this.valueStart[1]!; v++) out.push({ tokens: '', value: this.values[v]! });
+    const roots: number[] = [];
+    for (let e = this.edgeStart[0]!; e < this.edgeStart[1]!; e++) roots.push(e);
+    this.walkPaths(roots, (path, depth, node) => {
+      const lo = this.valueStart[node]!;
+      const hi = this.valueStart[node + 1]!;
+      if (lo === hi) return;
+      const tokens = tokenString(path, depth);
+      for (let v = lo; v < hi; v++) out.push({ tokens, value: this.values[v]! });
+    });
     return out;
   }
 
@@ -718,6 +737,13 @@ function grow(a: Uint32Array): Uint32Array<ArrayBuffer> {
   const b = new Uint32Array(a.length * 2);
   b.set(a);
   return b;
+}
+
+/** path[0..depth) as a token string (one char per token), in chunks: no argument-count limit. */
+function tokenString(path: Uint32Array, depth: number): string {
+  let s = '';
+  for (let i = 0; i < depth; i += 4096) s += String.fromCharCode(...path.subarray(i, Math.min(depth, i + 4096)));
+  return s;
 }
 
 function sortUnique(xs: number[]): number[] {
