@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { HotplugError } from '../errors.js';
 import { checkModulePath, checkNoCycles } from './build-index.js';
 import { type SoftdepSpec } from './depmod.js';
-import { ClassTable, newByteSet, setHas, TOKEN_ANY, TOKEN_CLASS, TOKEN_STAR } from './glob.js';
+import { ClassTable, MAX_ALIAS_BYTES, newByteSet, setHas, TOKEN_ANY, TOKEN_CLASS, TOKEN_STAR } from './glob.js';
 import { type CompiledAliases, type IndexParts, type ModuleRecord } from './index.js';
 import { type CompiledTrie, Matcher, type PatternEntry, TrieBuilder } from './matcher.js';
 
@@ -62,6 +62,11 @@ function protoPath(): string {
 /** protobufjs, loaded only to encode: decoding uses the small reader below (protobufjs costs 30 ms of start-up). */
 async function MetaType(): Promise<import('protobufjs').Type> {
   const { default: protobuf } = await import('protobufjs');
+  // protobufjs refuses messages nested deeper than 100 by default (protoc's
+  // default); a radix tree is as deep as its longest pattern, at most
+  // MAX_ALIAS_BYTES tokens (longer ones are skipped when the index is built),
+  // below Go protobuf's default limit of 10,000 that Monogon's reader applies.
+  protobuf.util.recursionLimit = Math.max(protobuf.util.recursionLimit, MAX_ALIAS_BYTES + 16);
   return protobuf.loadSync(protoPath()).lookupType('hotplugd.meta.Meta');
 }
 
@@ -124,7 +129,20 @@ function buildRadix(entries: readonly PatternEntry[], classes: ClassTable): Radi
       if (!n.modules.includes(e.value)) n.modules.push(e.value);
     }
   }
-  const convert = (token: number, n: BuildNode): RadixNodeMsg => {
+  // Iterative (an explicit stack): a tree is as deep as its longest pattern.
+  // Siblings are pushed in reverse token order, so each parent's children are
+  // popped, and appended, in token order.
+  const children: RadixNodeMsg[] = [];
+  const stack: { token: number; node: BuildNode; into: RadixNodeMsg[] }[] = [];
+  const pushChildren = (n: BuildNode, into: RadixNodeMsg[]): void => {
+    const kids = [...n.children.entries()].sort((x, y) => x[0] - y[0]);
+    for (let i = kids.length - 1; i >= 0; i--) stack.push({ token: kids[i]![0], node: kids[i]![1], into });
+  };
+  pushChildren(root, children);
+  while (stack.length > 0) {
+    const top = stack.pop()!;
+    const token = top.token;
+    let n = top.node;
     let msg: RadixNodeMsg;
     if (token === TOKEN_STAR) msg = { type: NodeType.WILDCARD };
     else if (token === TOKEN_ANY) msg = { type: NodeType.SINGLE_WILDCARD };
@@ -140,11 +158,11 @@ function buildRadix(entries: readonly PatternEntry[], classes: ClassTable): Radi
       }
       msg = { type: NodeType.LITERAL, literal };
     }
-    msg.children = [...n.children.entries()].sort((a, b) => a[0] - b[0]).map(([t, c]) => convert(t, c));
+    msg.children = [];
     msg.moduleIndex = n.modules;
-    return msg;
-  };
-  const children = [...root.children.entries()].sort((a, b) => a[0] - b[0]).map(([t, c]) => convert(t, c));
+    top.into.push(msg);
+    pushChildren(n, msg.children);
+  }
   return { type: NodeType.ROOT, children, moduleIndex: root.modules };
 }
 
