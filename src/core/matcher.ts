@@ -63,6 +63,12 @@ const SMALL_SET = 16;
 const DIRECT_MAX = 8;
 /** ...until they have been met this many times since the last cache flush. */
 const HOT_AFTER = 4;
+/**
+ * The DFA cache is also flushed when its state sets hold this many node ids
+ * (16 MB): a state's set can be as large as a pattern is long, so a count of
+ * states alone would not bound memory for long patterns.
+ */
+const MAX_POOL_NODES = 1 << 22;
 /** Injection points whose direct-match parts are kept (and literal nodes whose accepted values are). */
 const DIRECT_CACHE_MAX = 2048;
 
@@ -159,7 +165,7 @@ export class Matcher {
 
   /** Values of every pattern matching `key` (a byte string), ascending. */
   match(key: string): readonly number[] {
-    if (this.setLen.length >= this.maxStates) {
+    if (this.setLen.length >= this.maxStates || this.poolUsed > MAX_POOL_NODES) {
       this.flushes++;
       this.resetCache();
     }
@@ -482,6 +488,7 @@ export class Matcher {
     this.literalAccepts = new Map();
     this.direct = new Map();
     this.poolUsed = 0;
+    if (this.setPool.length > MAX_POOL_NODES) this.setPool = new Uint32Array(1024);
     this.trans.fill(-1);
     this.intern(new Uint32Array(0)); // state 0: dead
   }
