@@ -4,6 +4,8 @@
  * Bounds are asserted as outcomes (answers, no RangeError, peak RSS growth),
  * never as timings.
  */
+import { fileURLToPath } from 'node:url';
+import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
 import { emptyConfig, parseModprobeConf } from '../src/core/config.js';
 import { indexFromDepmod } from '../src/core/build-index.js';
@@ -158,6 +160,29 @@ describe('alias and query length', () => {
     const back = new ModuleIndex(decodeMeta(await encodeMeta(parts, 'test'), '/long/meta.pb'));
     expect(back.lookup('b'.repeat(2000)).names).toEqual(['c']);
     expect(back.lookup('usb:v1234p0001').names).toEqual(['a']);
+  });
+
+  it('reads a radix-only meta.pb (as Monogon writes it) whose longest alias has 4,095 tokens', async () => {
+    const longest = `${'*b'.repeat(2047)}*`;
+    expect(longest).toHaveLength(MAX_ALIAS_BYTES);
+    const parts = indexFromDepmod({ dir: '/long', alias: `alias ${longest} a\nalias usb:v1234* b\n`, dep: 'kernel/a.ko:\nkernel/b.ko:\n' });
+    const Meta = protobuf.loadSync(fileURLToPath(new URL('../proto/meta.proto', import.meta.url))).lookupType('hotplugd.meta.Meta');
+    const limit = protobuf.Reader.recursionLimit;
+    protobuf.Reader.recursionLimit = 10_000;
+    let radixOnly: Uint8Array;
+    try {
+      const msg = Meta.toObject(Meta.decode(await encodeMeta(parts, 'test')));
+      delete msg.compiledDeviceMatches;
+      delete msg.compiledBuiltinDeviceMatches;
+      delete msg.byteClasses;
+      radixOnly = Meta.encode(Meta.fromObject(msg)).finish();
+    } finally {
+      protobuf.Reader.recursionLimit = limit;
+    }
+    const index = new ModuleIndex(decodeMeta(radixOnly, '/long/meta.pb'));
+    expect(index.lookup('b'.repeat(2047)).names).toEqual(['a']);
+    expect(index.lookup('b'.repeat(2046)).names).toEqual([]);
+    expect(index.lookup('usb:v1234p1').names).toEqual(['b']);
   });
 
   it('builds, matches and lists a 20,000-token pattern without recursion', () => {

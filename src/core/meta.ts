@@ -373,12 +373,31 @@ class MetaDecoder {
   }
 
   /**
-   * One RadixNode (bytes from `start` to `end`) below trie node `at`. Two
-   * passes over its fields, so that the node's own token is known before its
-   * children and module indices, whatever the field order on the wire; no
-   * allocation per node.
+   * A RadixNode (bytes from `start` to `end`) and everything below it, under
+   * trie node `at`. Iterative: nodes waiting to be read are kept as
+   * (start, end, parent trie node, depth) quadruples, since a tree is as
+   * deep as its longest pattern. The order nodes are read in does not
+   * matter: the trie builder keeps children sorted and values are sorted when
+   * it finishes.
    */
   radix(start: number, end: number, b: TrieBuilder, at: number, depth: number, nModules: number): void {
+    const pending = [start, end, at, depth];
+    while (pending.length > 0) {
+      const d = pending.pop()!;
+      const parent = pending.pop()!;
+      const e = pending.pop()!;
+      const s = pending.pop()!;
+      this.radixNode(s, e, b, parent, d, nModules, pending);
+    }
+  }
+
+  /**
+   * One RadixNode below trie node `at`; its children are appended to
+   * `pending`. Two passes over its fields, so that the node's own token is
+   * known before its children and module indices, whatever the field order
+   * on the wire; no allocation per node.
+   */
+  private radixNode(start: number, end: number, b: TrieBuilder, at: number, depth: number, nModules: number, pending: number[]): void {
     if (depth > 4096) throw corrupt(this.source, 'radix tree is deeper than 4096 nodes');
     const r = this.r;
     let type = 0;
@@ -442,7 +461,7 @@ class MetaDecoder {
         this.expect(wt, WIRE_LEN, 'RadixNode.children');
         const len = r.length();
         const childStart = r.pos;
-        this.radix(childStart, childStart + len, b, node, depth + 1, nModules);
+        pending.push(childStart, childStart + len, node, depth + 1);
         r.pos = childStart + len;
       } else if (f === 6) {
         const packedEnd = wt === WIRE_LEN ? r.length() + r.pos : -1;
