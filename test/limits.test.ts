@@ -9,6 +9,7 @@ import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
 import { emptyConfig, parseModprobeConf } from '../src/core/config.js';
 import { indexFromDepmod } from '../src/core/build-index.js';
+import { readModinfo } from '../src/core/elf.js';
 import { ClassTable, compilePattern, MAX_ALIAS_BYTES, tokensMatch } from '../src/core/glob.js';
 import { type IndexParts, ModuleIndex } from '../src/core/index.js';
 import { Matcher } from '../src/core/matcher.js';
@@ -210,5 +211,35 @@ describe('alias and query length', () => {
     // snd_hda_intel's alias ends in `i*`: libkmod matches this key.
     expect(index.lookup(limit)).toMatchObject({ source: 'alias', names: ['snd_hda_intel'] });
     expect(index.lookup(`${limit}x`).source).toBe('too-long');
+  });
+});
+
+describe('ELF section lookup', () => {
+  it('finds .modinfo among 65,535 section headers that all name one unterminated 1 MB string', () => {
+    // Each header's name was read up to its NUL: sections x table size bytes.
+    const shnum = 0xffff;
+    const junk = 1 << 20;
+    const shoff = 64;
+    const strOff = shoff + shnum * 64;
+    const strtab = Buffer.concat([Buffer.alloc(junk, 'x'), Buffer.from('.modinfo\0')]);
+    const modinfo = Buffer.from('name=m\0alias=usb:v1234p*\0');
+    const elf = Buffer.alloc(strOff + strtab.length + modinfo.length);
+    elf.set([0x7f, 0x45, 0x4c, 0x46, 2, 1]);
+    elf.writeBigUInt64LE(BigInt(shoff), 0x28);
+    elf.writeUInt16LE(64, 0x3a);
+    elf.writeUInt16LE(shnum, 0x3c);
+    elf.writeUInt16LE(0, 0x3e); // section 0 is the string table
+    const header = (i: number, name: number, offset: number, size: number): void => {
+      const h = shoff + i * 64;
+      elf.writeUInt32LE(name, h);
+      elf.writeBigUInt64LE(BigInt(offset), h + 24);
+      elf.writeBigUInt64LE(BigInt(size), h + 32);
+    };
+    header(0, 0, strOff, strtab.length);
+    for (let i = 1; i < shnum - 1; i++) header(i, 0, 0, 0);
+    header(shnum - 1, junk, strOff + strtab.length, modinfo.length);
+    strtab.copy(elf, strOff);
+    modinfo.copy(elf, strOff + strtab.length);
+    expect(readModinfo(elf, 'many-sections.ko')).toEqual({ name: 'm', aliases: ['usb:v1234p*'], depends: [], softdeps: [] });
   });
 });
