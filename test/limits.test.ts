@@ -202,6 +202,14 @@ describe('alias and query length', () => {
     expect(listed.find((e) => e.value === 0)!.tokens).toBe(entries[0]!.tokens);
   });
 
+  it('skips a 390 KB modprobe.d alias with a warning (brackets that fnmatch never sees closed made it quadratic to compile)', () => {
+    const cfg = emptyConfig();
+    parseModprobeConf(`alias ${'[\\]'.repeat(130_000)} pcspkr\nalias usb:v9999* pcspkr\n`, 'long.conf', cfg);
+    const index = new ModuleIndex(depmodParts(FIXTURE_DIR), cfg);
+    expect(index.warnings.filter((w) => w.problem.includes(`longer than ${MAX_ALIAS_BYTES} bytes`))).toHaveLength(1);
+    expect(index.lookup('usb:v9999p1')).toMatchObject({ source: 'config', names: ['pcspkr'] });
+  });
+
   it('answers a 1 MB query on the Debian index with too-long, and a 4,095-byte one as libkmod does', () => {
     const index = new ModuleIndex(depmodParts(FIXTURE_DIR));
     const huge = `pci:v00008086d0000293Esv00001AF4sd00001100bc04sc03i00${'x'.repeat(1 << 20)}`;

@@ -191,7 +191,8 @@ export class ModuleIndex {
   constructor(parts: IndexParts, config: ModprobeConfig = emptyConfig()) {
     this.modules = parts.modules;
     this.source = parts.source;
-    this.warnings = [...parts.warnings, ...config.warnings];
+    const warnings = [...parts.warnings, ...config.warnings];
+    this.warnings = warnings;
     this.config = config;
     this.classes = parts.classes;
     parts.modules.forEach((m, i) => this.byName.set(m.name, i));
@@ -200,7 +201,15 @@ export class ModuleIndex {
     this.builtinMatcher = parts.builtinAliases.matcher;
     this.aliasCount = parts.aliases.count + parts.builtinAliases.count;
     this.loadSymbols = parts.loadSymbols;
-    this.configAliases = config.aliases.map((a) => ({ tokens: compilePattern(a.pattern, this.classes, false), module: a.module }));
+    // Over-long modprobe.d patterns are skipped like modules.alias ones (and
+    // a pattern of many unclosed `[` would cost its length squared to compile).
+    const long = config.aliases.filter((a) => a.pattern.length > MAX_ALIAS_BYTES);
+    if (long.length > 0) {
+      warnings.push({ file: 'modprobe.d', line: 0, problem: `${long.length} alias(es) longer than ${MAX_ALIAS_BYTES} bytes skipped (the first for ${long[0]!.module})` });
+    }
+    this.configAliases = config.aliases
+      .filter((a) => a.pattern.length <= MAX_ALIAS_BYTES)
+      .map((a) => ({ tokens: compilePattern(a.pattern, this.classes, false), module: a.module }));
     this.softdepsFromIndex = parts.softdeps;
   }
 
