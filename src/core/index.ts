@@ -202,7 +202,8 @@ export class ModuleIndex {
     this.aliasCount = parts.aliases.count + parts.builtinAliases.count;
     this.loadSymbols = parts.loadSymbols;
     // Over-long modprobe.d patterns are skipped like modules.alias ones (and
-    // a pattern of many unclosed `[` would cost its length squared to compile).
+    // brackets that fnmatch never sees closed, as in `[\]`, cost a pattern
+    // its length squared to compile).
     const long = config.aliases.filter((a) => a.pattern.length > MAX_ALIAS_BYTES);
     if (long.length > 0) {
       warnings.push({ file: 'modprobe.d', line: 0, problem: `${long.length} alias(es) longer than ${MAX_ALIAS_BYTES} bytes skipped (the first for ${long[0]!.module})` });
