@@ -127,6 +127,8 @@ export class Matcher {
   private seeds = new Uint32Array(256);
   private nSeeds = 0;
   private stack = new Uint32Array(256);
+  private walkPath = new Uint32Array(64);
+  private walkStack = new Uint32Array(64);
 
   // Parts come from TrieBuilder.finish (with the injection points it
   // computed on its way) or from fromCompiled.
@@ -316,24 +318,30 @@ export class Matcher {
    */
   private walkPaths(startEdges: readonly number[], at: (path: Uint32Array, depth: number, node: number) => void): void {
     const { edgeStart, edgeToken, edgeTarget } = this;
-    let path = new Uint32Array(64);
-    // Pending edges with the depth of the node they leave; pushed in reverse so they pop in order.
-    const edges: number[] = [];
-    const depths: number[] = [];
+    // Scratch kept between calls (wildParts runs on many lookups); pending
+    // edges as (edge, depth of the node it leaves) pairs, pushed in reverse
+    // so they pop in token order.
+    let path = this.walkPath;
+    let stack = this.walkStack;
+    let sp = 0;
     for (let i = startEdges.length - 1; i >= 0; i--) {
-      edges.push(startEdges[i]!);
-      depths.push(0);
+      if (sp + 2 > stack.length) stack = this.walkStack = grow(stack);
+      stack[sp++] = startEdges[i]!;
+      stack[sp++] = 0;
     }
-    while (edges.length > 0) {
-      const e = edges.pop()!;
-      const d = depths.pop()!;
-      if (d === path.length) path = grow(path);
+    while (sp > 0) {
+      const d = stack[--sp]!;
+      const e = stack[--sp]!;
+      if (d === path.length) path = this.walkPath = grow(path);
       path[d] = edgeToken[e]!;
       const node = edgeTarget[e]!;
       at(path, d + 1, node);
-      for (let k = edgeStart[node + 1]! - 1; k >= edgeStart[node]!; k--) {
-        edges.push(k);
-        depths.push(d + 1);
+      const lo = edgeStart[node]!;
+      const hi = edgeStart[node + 1]!;
+      if (sp + 2 * (hi - lo) > stack.length) stack = this.walkStack = growTo(stack, sp + 2 * (hi - lo));
+      for (let k = hi - 1; k >= lo; k--) {
+        stack[sp++] = k;
+        stack[sp++] = d + 1;
       }
     }
   }
