@@ -55,13 +55,19 @@ export function elfSection(buf: Uint8Array, wanted: string, file: string): Uint8
   };
   const strtab = section(shstrndx);
   if (strtab.offset + strtab.size > buf.length) throw fail(file, 'truncated ELF string table');
+  // Compare at most wanted.length + 1 bytes per section name (never scan
+  // for the NUL): many headers naming one long unterminated string would
+  // otherwise cost sections x table size.
+  const strEnd = strtab.offset + strtab.size;
+  const isWanted = (at: number): boolean => {
+    if (at + wanted.length > strEnd) return false;
+    for (let k = 0; k < wanted.length; k++) if (buf[at + k] !== wanted.charCodeAt(k)) return false;
+    // Ends with a NUL, or with the table (read as ending there, as before).
+    return at + wanted.length === strEnd || buf[at + wanted.length] === 0;
+  };
   for (let i = 0; i < shnum; i++) {
     const s = section(i);
-    const at = strtab.offset + s.name;
-    if (s.name >= strtab.size) continue;
-    let end = at;
-    while (end < strtab.offset + strtab.size && buf[end] !== 0) end++;
-    if (Buffer.from(buf.subarray(at, end)).toString('latin1') !== wanted) continue;
+    if (s.name >= strtab.size || !isWanted(strtab.offset + s.name)) continue;
     if (s.offset + s.size > buf.length) throw fail(file, `truncated ${wanted} section`);
     return buf.subarray(s.offset, s.offset + s.size);
   }

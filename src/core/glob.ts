@@ -235,33 +235,52 @@ const STAR_CHAR = String.fromCharCode(TOKEN_STAR);
 const ANY_CHAR = String.fromCharCode(TOKEN_ANY);
 
 /**
- * Straightforward reference: does a compiled token sequence match `key`?
- * Backtracking over STAR; used by tests and as the oracle for config aliases
- * (few, so speed does not matter there).
+ * The longest modalias or alias pattern hotplugd considers, in bytes:
+ * PATH_MAX - 1, the most libkmod itself reads of a query (alias_normalize
+ * copies at most that much into its PATH_MAX buffer and silently drops the
+ * rest). The kernel never produces more: a uevent's whole environment fits in
+ * 2048 bytes (UEVENT_BUFFER_SIZE), a sysfs `modalias` attribute in one page
+ * (4096 bytes with its newline), and MODULE_ALIAS strings are short .modinfo
+ * entries. So every query up to this length is answered exactly as libkmod
+ * answers it; a longer query matches nothing (ModuleIndex.lookup answers
+ * 'too-long', where libkmod would match a truncated copy), and a longer
+ * pattern is skipped with a warning. This bounds what any input can make a
+ * lookup or an index build cost.
+ */
+export const MAX_ALIAS_BYTES = 4095;
+
+/**
+ * Does a compiled token sequence match all of `key`? Every token but STAR
+ * consumes exactly one byte, so the classic greedy algorithm is exact: on a
+ * mismatch, return to the last STAR and let it swallow one more byte (an
+ * earlier STAR never needs to take more, since the last one can absorb it).
+ * Constant memory, at worst O(tokens x key) steps, no recursion.
  */
 export function tokensMatch(tokens: string, key: string, classes: ClassTable): boolean {
-  const memo = new Map<number, boolean>();
-  const go = (t: number, k: number): boolean => {
-    const id = t * (key.length + 1) + k;
-    const hit = memo.get(id);
-    if (hit !== undefined) return hit;
-    let r: boolean;
-    if (t === tokens.length) {
-      r = k === key.length;
-    } else {
-      const tok = tokens.charCodeAt(t);
-      if (tok === TOKEN_STAR) {
-        r = go(t + 1, k) || (k < key.length && go(t, k + 1));
-      } else if (k >= key.length) {
-        r = false;
-      } else {
-        const c = key.charCodeAt(k);
-        const ok = tok === TOKEN_ANY || (tok >= TOKEN_CLASS ? setHas(classes.sets[tok - TOKEN_CLASS]!, c) : tok === c);
-        r = ok && go(t + 1, k + 1);
+  const n = tokens.length;
+  let t = 0;
+  let k = 0;
+  let starT = -1;
+  let starK = 0;
+  while (k < key.length) {
+    const tok = t < n ? tokens.charCodeAt(t) : -1;
+    if (tok === TOKEN_STAR) {
+      starT = t++;
+      starK = k;
+      continue;
+    }
+    if (tok >= 0) {
+      const c = key.charCodeAt(k);
+      if (tok === c || tok === TOKEN_ANY || (tok >= TOKEN_CLASS && setHas(classes.sets[tok - TOKEN_CLASS]!, c))) {
+        t++;
+        k++;
+        continue;
       }
     }
-    memo.set(id, r);
-    return r;
-  };
-  return go(0, 0);
+    if (starT < 0) return false;
+    t = starT + 1;
+    k = ++starK;
+  }
+  while (t < n && tokens.charCodeAt(t) === TOKEN_STAR) t++;
+  return t === n;
 }

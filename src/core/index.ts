@@ -15,7 +15,7 @@
  */
 import { type ModprobeConfig, emptyConfig } from './config.js';
 import { type LineWarning, type SoftdepSpec } from './depmod.js';
-import { ClassTable, compilePattern, normalizeAlias, TOKEN_ANY, TOKEN_STAR, tokensMatch } from './glob.js';
+import { ClassTable, compilePattern, MAX_ALIAS_BYTES, normalizeAlias, TOKEN_ANY, TOKEN_STAR, tokensMatch } from './glob.js';
 import { Matcher, TrieBuilder } from './matcher.js';
 
 export interface ModuleRecord {
@@ -27,10 +27,11 @@ export interface ModuleRecord {
   deps: number[];
 }
 
-export type LookupSource = 'config' | 'name' | 'symbol' | 'command' | 'alias' | 'builtin-alias' | 'builtin-name' | 'none';
+/** Where a lookup's answer came from; 'too-long': the query is longer than MAX_ALIAS_BYTES and matches nothing. */
+export type LookupSource = 'config' | 'name' | 'symbol' | 'command' | 'alias' | 'builtin-alias' | 'builtin-name' | 'none' | 'too-long';
 
 export interface LookupResult {
-  /** Normalized query, or null when libkmod rejects it. */
+  /** Normalized query, or null when it is refused (libkmod rejects it, or it is too long). */
   normalized: string | null;
   source: LookupSource;
   /** Module names, deterministic order (index order; config aliases in file order). */
@@ -85,7 +86,8 @@ const ANY_CODE = TOKEN_ANY;
 
 /**
  * Alias patterns → a matcher. Patterns libkmod would refuse (unmatched
- * bracket) are reported. Patterns without brackets or backslashes, nearly all
+ * bracket) are reported; patterns longer than MAX_ALIAS_BYTES are skipped,
+ * with one warning per compiler. Patterns without brackets or backslashes, nearly all
  * of them, are normalized and inserted byte by byte with no intermediate
  * string; the rest go through compilePattern.
  */
@@ -95,6 +97,8 @@ export class AliasCompiler {
   private prevPattern = '';
   /** Trie node after each character of prevPattern (prevPath[0] is the root). */
   private prevPath: Uint32Array = new Uint32Array(256);
+  private tooLong = 0;
+  private firstTooLong = '';
 
   constructor(
     private readonly classes: ClassTable,
@@ -107,6 +111,10 @@ export class AliasCompiler {
 
   add(pattern: string, value: number): void {
     const b = this.builder;
+    if (pattern.length > MAX_ALIAS_BYTES) {
+      if (this.tooLong++ === 0) this.firstTooLong = `${JSON.stringify(pattern.slice(0, 32))}..., ${pattern.length} bytes`;
+      return;
+    }
     if (pattern.indexOf('[') < 0 && pattern.indexOf('\\') < 0) {
       if (pattern.indexOf(']') >= 0) {
         this.refused(pattern);
@@ -149,6 +157,13 @@ export class AliasCompiler {
   }
 
   finish(maxStates?: number): CompiledAliases {
+    if (this.tooLong > 0) {
+      this.warnings.push({
+        file: this.file,
+        line: 0,
+        problem: `${this.tooLong} alias(es) longer than ${MAX_ALIAS_BYTES} bytes skipped (the first: ${this.firstTooLong}); no modalias is that long`,
+      });
+    }
     return { matcher: this.builder.finish(this.classes, maxStates), count: this.count };
   }
 
@@ -194,7 +209,8 @@ export class ModuleIndex {
     this.source = parts.source;
     this.kind = parts.kind ?? 'depmod';
     this.fallback = parts.fallback;
-    this.warnings = [...parts.warnings, ...config.warnings];
+    const warnings = [...parts.warnings, ...config.warnings];
+    this.warnings = warnings;
     this.config = config;
     this.classes = parts.classes;
     parts.modules.forEach((m, i) => this.byName.set(m.name, i));
@@ -203,7 +219,16 @@ export class ModuleIndex {
     this.builtinMatcher = parts.builtinAliases.matcher;
     this.aliasCount = parts.aliases.count + parts.builtinAliases.count;
     this.loadSymbols = parts.loadSymbols;
-    this.configAliases = config.aliases.map((a) => ({ tokens: compilePattern(a.pattern, this.classes, false), module: a.module }));
+    // Over-long modprobe.d patterns are skipped like modules.alias ones (and
+    // brackets that fnmatch never sees closed, as in `[\]`, cost a pattern
+    // its length squared to compile).
+    const long = config.aliases.filter((a) => a.pattern.length > MAX_ALIAS_BYTES);
+    if (long.length > 0) {
+      warnings.push({ file: 'modprobe.d', line: 0, problem: `${long.length} alias(es) longer than ${MAX_ALIAS_BYTES} bytes skipped (the first for ${long[0]!.module})` });
+    }
+    this.configAliases = config.aliases
+      .filter((a) => a.pattern.length <= MAX_ALIAS_BYTES)
+      .map((a) => ({ tokens: compilePattern(a.pattern, this.classes, false), module: a.module }));
     this.softdepsFromIndex = parts.softdeps;
   }
 
@@ -218,6 +243,7 @@ export class ModuleIndex {
 
   /** libkmod's lookup; see the file comment for the order of sources. */
   lookup(query: string): LookupResult {
+    if (query.length > MAX_ALIAS_BYTES) return { normalized: null, source: 'too-long', names: [] };
     const normalized = normalizeAlias(query);
     if (normalized === null) return { normalized, source: 'none', names: [] };
     const names = (values: readonly number[]): string[] => values.map((v) => this.modules[v]!.name);

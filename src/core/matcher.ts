@@ -63,6 +63,12 @@ const SMALL_SET = 16;
 const DIRECT_MAX = 8;
 /** ...until they have been met this many times since the last cache flush. */
 const HOT_AFTER = 4;
+/**
+ * The DFA cache is also flushed when its state sets hold this many node ids
+ * (16 MB): a state's set can be as large as a pattern is long, so a count of
+ * states alone would not bound memory for long patterns.
+ */
+const MAX_POOL_NODES = 1 << 22;
 /** Injection points whose direct-match parts are kept (and literal nodes whose accepted values are). */
 const DIRECT_CACHE_MAX = 2048;
 
@@ -121,6 +127,8 @@ export class Matcher {
   private seeds = new Uint32Array(256);
   private nSeeds = 0;
   private stack = new Uint32Array(256);
+  private walkPath = new Uint32Array(64);
+  private walkStack = new Uint32Array(64);
 
   // Parts come from TrieBuilder.finish (with the injection points it
   // computed on its way) or from fromCompiled.
@@ -159,7 +167,7 @@ export class Matcher {
 
   /** Values of every pattern matching `key` (a byte string), ascending. */
   match(key: string): readonly number[] {
-    if (this.setLen.length >= this.maxStates) {
+    if (this.setLen.length >= this.maxStates || this.poolUsed > MAX_POOL_NODES) {
       this.flushes++;
       this.resetCache();
     }
@@ -294,21 +302,48 @@ export class Matcher {
   /** The wildcard parts hanging at a literal node, as token arrays with their values. */
   private wildParts(lit: number): { tokens: Uint32Array; value: number }[] {
     const found: { tokens: Uint32Array; value: number }[] = [];
-    const path: number[] = [];
-    const visit = (node: number): void => {
-      for (let v = this.valueStart[node]!; v < this.valueStart[node + 1]!; v++) found.push({ tokens: Uint32Array.from(path), value: this.values[v]! });
-      for (let e = this.edgeStart[node]!; e < this.edgeStart[node + 1]!; e++) {
-        path.push(this.edgeToken[e]!);
-        visit(this.edgeTarget[e]!);
-        path.pop();
-      }
-    };
-    for (let e = this.wildStart(lit); e < this.edgeStart[lit + 1]!; e++) {
-      path.push(this.edgeToken[e]!);
-      visit(this.edgeTarget[e]!);
-      path.pop();
-    }
+    const roots: number[] = [];
+    for (let e = this.wildStart(lit); e < this.edgeStart[lit + 1]!; e++) roots.push(e);
+    this.walkPaths(roots, (path, depth, node) => {
+      for (let v = this.valueStart[node]!; v < this.valueStart[node + 1]!; v++) found.push({ tokens: path.slice(0, depth), value: this.values[v]! });
+    });
     return found;
+  }
+
+  /**
+   * Depth-first preorder walk (edges in token order) of the subtries below
+   * the given edges, calling `at` for each node with the tokens from the
+   * start edge down to it (path[0..depth)). Iterative: a trie from meta.pb or
+   * from a long pattern may be as deep as its longest pattern.
+   */
+  private walkPaths(startEdges: readonly number[], at: (path: Uint32Array, depth: number, node: number) => void): void {
+    const { edgeStart, edgeToken, edgeTarget } = this;
+    // Scratch kept between calls (wildParts runs on many lookups); pending
+    // edges as (edge, depth of the node it leaves) pairs, pushed in reverse
+    // so they pop in token order.
+    let path = this.walkPath;
+    let stack = this.walkStack;
+    let sp = 0;
+    for (let i = startEdges.length - 1; i >= 0; i--) {
+      if (sp + 2 > stack.length) stack = this.walkStack = grow(stack);
+      stack[sp++] = startEdges[i]!;
+      stack[sp++] = 0;
+    }
+    while (sp > 0) {
+      const d = stack[--sp]!;
+      const e = stack[--sp]!;
+      if (d === path.length) path = this.walkPath = grow(path);
+      path[d] = edgeToken[e]!;
+      const node = edgeTarget[e]!;
+      at(path, d + 1, node);
+      const lo = edgeStart[node]!;
+      const hi = edgeStart[node + 1]!;
+      if (sp + 2 * (hi - lo) > stack.length) stack = this.walkStack = growTo(stack, sp + 2 * (hi - lo));
+      for (let k = hi - 1; k >= lo; k--) {
+        stack[sp++] = k;
+        stack[sp++] = d + 1;
+      }
+    }
   }
 
   /** Does the token sequence match key[from..] exactly? */
@@ -419,18 +454,16 @@ export class Matcher {
   /** Every (pattern tokens, value) pair in the trie, in trie order (for meta.pb encoding). */
   entries(): PatternEntry[] {
     const out: PatternEntry[] = [];
-    const path: number[] = [];
-    const visit = (node: number): void => {
-      for (let v = this.valueStart[node]!; v < this.valueStart[node + 1]!; v++) {
-        out.push({ tokens: String.fromCharCode(...path), value: this.values[v]! });
-      }
-      for (let e = this.edgeStart[node]!; e < this.edgeStart[node + 1]!; e++) {
-        path.push(this.edgeToken[e]!);
-        visit(this.edgeTarget[e]!);
-        path.pop();
-      }
-    };
-    visit(0);
+    for (let v = this.valueStart[0]!; v < this.valueStart[1]!; v++) out.push({ tokens: '', value: this.values[v]! });
+    const roots: number[] = [];
+    for (let e = this.edgeStart[0]!; e < this.edgeStart[1]!; e++) roots.push(e);
+    this.walkPaths(roots, (path, depth, node) => {
+      const lo = this.valueStart[node]!;
+      const hi = this.valueStart[node + 1]!;
+      if (lo === hi) return;
+      const tokens = tokenString(path, depth);
+      for (let v = lo; v < hi; v++) out.push({ tokens, value: this.values[v]! });
+    });
     return out;
   }
 
@@ -466,6 +499,7 @@ export class Matcher {
     this.literalAccepts = new Map();
     this.direct = new Map();
     this.poolUsed = 0;
+    if (this.setPool.length > MAX_POOL_NODES) this.setPool = new Uint32Array(1024);
     this.trans.fill(-1);
     this.intern(new Uint32Array(0)); // state 0: dead
   }
@@ -721,6 +755,13 @@ function grow(a: Uint32Array): Uint32Array<ArrayBuffer> {
   const b = new Uint32Array(a.length * 2);
   b.set(a);
   return b;
+}
+
+/** path[0..depth) as a token string (one char per token), in chunks: no argument-count limit. */
+function tokenString(path: Uint32Array, depth: number): string {
+  let s = '';
+  for (let i = 0; i < depth; i += 4096) s += String.fromCharCode(...path.subarray(i, Math.min(depth, i + 4096)));
+  return s;
 }
 
 function sortUnique(xs: number[]): number[] {

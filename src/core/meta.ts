@@ -24,7 +24,7 @@ import { endianness } from 'node:os';
 import { HotplugError } from '../errors.js';
 import { checkModulePath, checkNoCycles } from './build-index.js';
 import { type SoftdepSpec } from './depmod.js';
-import { ClassTable, newByteSet, setHas, TOKEN_ANY, TOKEN_CLASS, TOKEN_STAR } from './glob.js';
+import { ClassTable, MAX_ALIAS_BYTES, newByteSet, setHas, TOKEN_ANY, TOKEN_CLASS, TOKEN_STAR } from './glob.js';
 import { type CompiledAliases, type IndexParts, type ModuleRecord } from './index.js';
 import { type CompiledTrie, Matcher, type PatternEntry, TrieBuilder } from './matcher.js';
 import { META_SCHEMA } from './meta-schema.js';
@@ -66,6 +66,11 @@ interface MetaMsg {
 /** protobufjs, loaded only to encode: decoding uses the small reader below (protobufjs costs 30 ms of start-up). */
 async function MetaType(): Promise<import('protobufjs').Type> {
   const { default: protobuf } = await import('protobufjs');
+  // protobufjs refuses messages nested deeper than 100 by default (protoc's
+  // default); a radix tree is as deep as its longest pattern, at most
+  // MAX_ALIAS_BYTES tokens (longer ones are skipped when the index is built),
+  // below Go protobuf's default limit of 10,000 that Monogon's reader applies.
+  protobuf.util.recursionLimit = Math.max(protobuf.util.recursionLimit, MAX_ALIAS_BYTES + 16);
   return protobuf.Root.fromJSON(META_SCHEMA).lookupType('hotplugd.meta.Meta');
 }
 
@@ -163,7 +168,20 @@ function buildRadix(entries: readonly PatternEntry[], classes: ClassTable): Radi
       if (!n.modules.includes(e.value)) n.modules.push(e.value);
     }
   }
-  const convert = (token: number, n: BuildNode): RadixNodeMsg => {
+  // Iterative (an explicit stack): a tree is as deep as its longest pattern.
+  // Siblings are pushed in reverse token order, so each parent's children are
+  // popped, and appended, in token order.
+  const children: RadixNodeMsg[] = [];
+  const stack: { token: number; node: BuildNode; into: RadixNodeMsg[] }[] = [];
+  const pushChildren = (n: BuildNode, into: RadixNodeMsg[]): void => {
+    const kids = [...n.children.entries()].sort((x, y) => x[0] - y[0]);
+    for (let i = kids.length - 1; i >= 0; i--) stack.push({ token: kids[i]![0], node: kids[i]![1], into });
+  };
+  pushChildren(root, children);
+  while (stack.length > 0) {
+    const top = stack.pop()!;
+    const token = top.token;
+    let n = top.node;
     let msg: RadixNodeMsg;
     if (token === TOKEN_STAR) msg = { type: NodeType.WILDCARD };
     else if (token === TOKEN_ANY) msg = { type: NodeType.SINGLE_WILDCARD };
@@ -179,11 +197,11 @@ function buildRadix(entries: readonly PatternEntry[], classes: ClassTable): Radi
       }
       msg = { type: NodeType.LITERAL, literal };
     }
-    msg.children = [...n.children.entries()].sort((a, b) => a[0] - b[0]).map(([t, c]) => convert(t, c));
+    msg.children = [];
     msg.moduleIndex = n.modules;
-    return msg;
-  };
-  const children = [...root.children.entries()].sort((a, b) => a[0] - b[0]).map(([t, c]) => convert(t, c));
+    top.into.push(msg);
+    pushChildren(n, msg.children);
+  }
   return { type: NodeType.ROOT, children, moduleIndex: root.modules };
 }
 
@@ -394,12 +412,31 @@ class MetaDecoder {
   }
 
   /**
-   * One RadixNode (bytes from `start` to `end`) below trie node `at`. Two
-   * passes over its fields, so that the node's own token is known before its
-   * children and module indices, whatever the field order on the wire; no
-   * allocation per node.
+   * A RadixNode (bytes from `start` to `end`) and everything below it, under
+   * trie node `at`. Iterative: nodes waiting to be read are kept as
+   * (start, end, parent trie node, depth) quadruples, since a tree is as
+   * deep as its longest pattern. The order nodes are read in does not
+   * matter: the trie builder keeps children sorted and values are sorted when
+   * it finishes.
    */
   radix(start: number, end: number, b: TrieBuilder, at: number, depth: number, nModules: number): void {
+    const pending = [start, end, at, depth];
+    while (pending.length > 0) {
+      const d = pending.pop()!;
+      const parent = pending.pop()!;
+      const e = pending.pop()!;
+      const s = pending.pop()!;
+      this.radixNode(s, e, b, parent, d, nModules, pending);
+    }
+  }
+
+  /**
+   * One RadixNode below trie node `at`; its children are appended to
+   * `pending`. Two passes over its fields, so that the node's own token is
+   * known before its children and module indices, whatever the field order
+   * on the wire; no allocation per node.
+   */
+  private radixNode(start: number, end: number, b: TrieBuilder, at: number, depth: number, nModules: number, pending: number[]): void {
     if (depth > 4096) throw corrupt(this.source, 'radix tree is deeper than 4096 nodes');
     const r = this.r;
     let type = 0;
@@ -466,7 +503,7 @@ class MetaDecoder {
         this.expect(wt, WIRE_LEN, 'RadixNode.children');
         const len = r.length();
         const childStart = r.pos;
-        this.radix(childStart, childStart + len, b, node, depth + 1, nModules);
+        pending.push(childStart, childStart + len, node, depth + 1);
         r.pos = childStart + len;
       } else if (f === 6) {
         const packedEnd = wt === WIRE_LEN ? r.length() + r.pos : -1;
