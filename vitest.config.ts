@@ -1,11 +1,22 @@
 import { defineConfig } from 'vitest/config';
 
+// Two projects (README "Tests"):
+// - unit: in-process tests of src/ (fakes for every system seam), mirroring
+//   src/; files run in parallel; the edit-test loop: `npx vitest --project unit`;
+// - system: real processes (the built CLI, rebuilt first when src/ is newer),
+//   outside tools (gcc, kmod, systemd-analyze, ...), the real uevent socket and,
+//   where the machine opts in, writes to its /sys. One file at a time: they
+//   share the uevent socket and /sys.
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
-    // Real-kernel tests share the uevent socket and /sys: one file at a time.
-    fileParallelism: false,
+    projects: [
+      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      {
+        extends: true,
+        test: { name: 'system', include: ['test/system/**/*.test.ts'], fileParallelism: false, globalSetup: ['test/support/build-once.ts'] },
+      },
+    ],
   },
 });

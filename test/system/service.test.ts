@@ -7,8 +7,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { emptySysfs, startDaemon } from './daemon-helpers.js';
-import { FIXTURE_DIR } from './helpers.js';
+import { emptySysfs, startDaemon } from '../support/daemon-helpers.js';
+import { FIXTURE_DIR } from '../support/helpers.js';
 
 function which(tool: string): string {
   try {

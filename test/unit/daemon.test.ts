@@ -4,15 +4,15 @@
  * READY/STOPPING order, settled rate limiting, a socket that goes deaf.
  */
 import { describe, expect, it } from 'vitest';
-import { type ModuleIndex } from '../src/core/index.js';
-import { formatUevent } from '../src/core/uevent.js';
-import { Daemon, type DaemonDeps } from '../src/daemon.js';
-import { Serial, SettleTracker } from '../src/daemon-state.js';
-import { HotplugError } from '../src/errors.js';
-import { type ColdplugEntry, type ColdplugResult } from '../src/sys/coldplug.js';
-import { loadIndex } from '../src/sys/indexfs.js';
-import { FakeKernel, FakeUeventSource, recordingLog } from './fakes.js';
-import { FIXTURE_DIR } from './helpers.js';
+import { type ModuleIndex } from '../../src/core/index.js';
+import { formatUevent } from '../../src/core/uevent.js';
+import { Daemon, type DaemonDeps } from '../../src/daemon.js';
+import { Serial, SettleTracker } from '../../src/daemon-state.js';
+import { HotplugError } from '../../src/errors.js';
+import { type ColdplugEntry, type ColdplugResult } from '../../src/sys/coldplug.js';
+import { loadIndex } from '../../src/sys/indexfs.js';
+import { FakeKernel, FakeUeventSource, recordingLog } from '../support/fakes.js';
+import { FIXTURE_DIR } from '../support/helpers.js';
 
 const INDEX = loadIndex({ modulesDir: FIXTURE_DIR, configDirs: [], cmdline: '' });
 const DEVICES: ColdplugEntry[] = [

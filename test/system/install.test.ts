@@ -9,15 +9,15 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { emptyConfig, parseModprobeConf } from '../src/core/config.js';
-import { type ModuleIndex } from '../src/core/index.js';
-import { configuredInstallCommand, installCommandFor, substituteCmdlineOpts } from '../src/core/install.js';
-import { LoadQueue, type QueuePolicy } from '../src/core/queue.js';
-import { ShellCommandRunner } from '../src/sys/install.js';
-import { loadIndex } from '../src/sys/indexfs.js';
-import { DryRunKernel } from '../src/sys/kernel.js';
-import { FakeKernel, FakeRunner, recordingLog } from './fakes.js';
-import { FIXTURE_DIR } from './helpers.js';
+import { emptyConfig, parseModprobeConf } from '../../src/core/config.js';
+import { type ModuleIndex } from '../../src/core/index.js';
+import { configuredInstallCommand, installCommandFor, substituteCmdlineOpts } from '../../src/core/install.js';
+import { LoadQueue, type QueuePolicy } from '../../src/core/queue.js';
+import { ShellCommandRunner } from '../../src/sys/install.js';
+import { loadIndex } from '../../src/sys/indexfs.js';
+import { DryRunKernel } from '../../src/sys/kernel.js';
+import { FakeKernel, FakeRunner, recordingLog } from '../support/fakes.js';
+import { FIXTURE_DIR } from '../support/helpers.js';
 
 function confDir(text: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'hotplugd-conf-'));

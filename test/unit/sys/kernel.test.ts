@@ -4,11 +4,11 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { LoadQueue } from '../src/core/queue.js';
-import { loadIndex } from '../src/sys/indexfs.js';
-import { DryRunKernel, readModuleState, SyscallKernel } from '../src/sys/kernel.js';
-import { recordingLog } from './fakes.js';
-import { FIXTURE_DIR } from './helpers.js';
+import { LoadQueue } from '../../../src/core/queue.js';
+import { loadIndex } from '../../../src/sys/indexfs.js';
+import { DryRunKernel, readModuleState, SyscallKernel } from '../../../src/sys/kernel.js';
+import { recordingLog } from '../../support/fakes.js';
+import { FIXTURE_DIR } from '../../support/helpers.js';
 
 function tree(): string {
   const sys = mkdtempSync(join(tmpdir(), 'hotplugd-sys-'));

@@ -4,12 +4,12 @@
  * dependencies in long and diamond-shaped graphs.
  */
 import { describe, expect, it } from 'vitest';
-import { indexFromDepmod } from '../src/core/build-index.js';
-import { ModuleIndex } from '../src/core/index.js';
-import { LOAD_TIMEOUT_MSG, LoadQueue, type QueuePolicy } from '../src/core/queue.js';
-import { loadIndex } from '../src/sys/indexfs.js';
-import { FakeKernel, recordingLog } from './fakes.js';
-import { FIXTURE_DIR } from './helpers.js';
+import { indexFromDepmod } from '../../../src/core/build-index.js';
+import { ModuleIndex } from '../../../src/core/index.js';
+import { LOAD_TIMEOUT_MSG, LoadQueue, type QueuePolicy } from '../../../src/core/queue.js';
+import { loadIndex } from '../../../src/sys/indexfs.js';
+import { FakeKernel, recordingLog } from '../../support/fakes.js';
+import { FIXTURE_DIR } from '../../support/helpers.js';
 
 const base = loadIndex({ modulesDir: FIXTURE_DIR, configDirs: [], cmdline: '' });
 

@@ -2,15 +2,13 @@
  * Where records go: journald priority prefixes (sd-daemon(3)'s "<N>" on a
  * service's stdout) and one human line per record on a terminal.
  */
-import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger, isJournalStream } from '../src/log.js';
-import { humanLine, journalLine } from '../src/log-format.js';
-import { FIXTURE_DIR } from './helpers.js';
+import { createLogger, isJournalStream } from '../../src/log.js';
+import { humanLine, journalLine } from '../../src/log-format.js';
 
 function sink(): { stream: Writable; lines: string[] } {
   const lines: string[] = [];
@@ -45,29 +43,6 @@ describe('journald priorities', () => {
     closeSync(fd);
   });
 
-  it('prefixes every record of the real daemon when its stdout is the journal stream', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'hotplugd-journal-'));
-    const out = join(dir, 'stdout');
-    const fd = openSync(out, 'w');
-    const st = statSync(out, { bigint: true });
-    const sysfs = join(dir, 'sys');
-    mkdirSync(join(sysfs, 'devices/platform/pcspkr'), { recursive: true });
-    writeFileSync(join(sysfs, 'devices/platform/pcspkr/uevent'), 'MODALIAS=platform:pcspkr\n');
-    const conf = join(dir, 'modprobe.d');
-    mkdirSync(conf);
-    writeFileSync(join(conf, 'bl.conf'), 'blacklist pcspkr\n');
-    const proc = spawn(
-      process.execPath,
-      ['dist/src/cli.js', 'coldplug', '--dry-run', '--modules-dir', FIXTURE_DIR, '--cmdline', '', '--config-dir', conf, '--sysfs', sysfs, '--log-format', 'json'],
-      { stdio: ['ignore', fd, 'pipe'], env: { ...process.env, JOURNAL_STREAM: `${st.dev}:${st.ino}` } },
-    );
-    await new Promise((r) => proc.on('exit', r));
-    closeSync(fd);
-    const lines = readFileSync(out, 'utf8').split('\n').filter((l) => l !== '');
-    expect(lines.length).toBeGreaterThan(0);
-    for (const l of lines) expect(l).toMatch(/^<[0-7]>\{"level":/);
-    expect(lines.find((l) => l.includes('"result":"blacklisted"'))).toMatch(/^<4>/);
-  });
 });
 
 describe('terminal lines', () => {

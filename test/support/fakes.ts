@@ -1,9 +1,9 @@
 /** Test doubles for the system seams, and a pino logger whose records tests can read. */
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
-import { type UeventSource } from '../src/sys/netlink.js';
-import { type CommandOutcome, type CommandRunner, type InstallCommandRequest } from '../src/core/install.js';
-import { errnoNumber, type Kernel, type LoadOutcome, type LoadRequestForKernel, type ModuleState } from '../src/core/kernel.js';
+import { type UeventSource } from '../../src/sys/netlink.js';
+import { type CommandOutcome, type CommandRunner, type InstallCommandRequest } from '../../src/core/install.js';
+import { errnoNumber, type Kernel, type LoadOutcome, type LoadRequestForKernel, type ModuleState } from '../../src/core/kernel.js';
 
 /**
  * A scriptable kernel: per module, "ok", an errno name, or a list of them (one

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FIXTURE_DIR } from './helpers.js';
+import { FIXTURE_DIR } from '../support/helpers.js';
 
 const FIX = ['--modules-dir', FIXTURE_DIR, '--config-dir', '', '--cmdline', ''];
 

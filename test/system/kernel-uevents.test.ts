@@ -11,10 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RawNetlinkSocket } from 'netlink';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { formatUevent } from '../src/core/uevent.js';
-import { loadIndex } from '../src/sys/indexfs.js';
-import { emptySysfs, REAL_UEVENTS, requireRoot, type Running, startDaemon } from './daemon-helpers.js';
-import { FIXTURE_DIR } from './helpers.js';
+import { formatUevent } from '../../src/core/uevent.js';
+import { loadIndex } from '../../src/sys/indexfs.js';
+import { emptySysfs, REAL_UEVENTS, requireRoot, type Running, startDaemon } from '../support/daemon-helpers.js';
+import { FIXTURE_DIR } from '../support/helpers.js';
 
 const INDEX = ['--modules-dir', FIXTURE_DIR, '--config-dir', '', '--cmdline', ''];
 const index = loadIndex({ modulesDir: FIXTURE_DIR, configDirs: [], cmdline: '' });

@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { setup } from '../src/commands/daemon-setup.js';
-import { encodeMeta } from '../src/core/meta.js';
-import { type HotplugError } from '../src/errors.js';
-import { depmodParts, type IndexLocation, loadIndex } from '../src/sys/indexfs.js';
-import { smallDepmodDir } from './small-index.js';
+import { setup } from '../../../src/commands/daemon-setup.js';
+import { encodeMeta } from '../../../src/core/meta.js';
+import { type HotplugError } from '../../../src/errors.js';
+import { depmodParts, type IndexLocation, loadIndex } from '../../../src/sys/indexfs.js';
+import { smallDepmodDir } from '../../support/small-index.js';
 
 const AHCI = 'pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01';
 const hourAgo = (): Date => new Date(Date.now() - 3600_000);

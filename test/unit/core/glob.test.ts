@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ClassTable, compilePattern, normalizeAlias, tokensMatch } from '../src/core/glob.js';
-import { glibcFnmatch, randomString, rng } from './helpers.js';
+import { ClassTable, compilePattern, normalizeAlias, tokensMatch } from '../../../src/core/glob.js';
+import { glibcFnmatch, randomString, rng } from '../../support/helpers.js';
 
 describe('normalizeAlias', () => {
   it('maps dashes to underscores outside brackets only', () => {

@@ -7,16 +7,16 @@
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
-import { emptyConfig, parseModprobeConf } from '../src/core/config.js';
-import { indexFromDepmod } from '../src/core/build-index.js';
-import { readModinfo } from '../src/core/elf.js';
-import { ClassTable, compilePattern, MAX_ALIAS_BYTES, tokensMatch } from '../src/core/glob.js';
-import { type IndexParts, ModuleIndex } from '../src/core/index.js';
-import { Matcher } from '../src/core/matcher.js';
-import { decodeMeta, encodeMeta } from '../src/core/meta.js';
-import { loadOrder, type PlanStep, type StepRole } from '../src/core/plan.js';
-import { depmodParts } from '../src/sys/indexfs.js';
-import { FIXTURE_DIR, glibcFnmatch, randomString, rng } from './helpers.js';
+import { emptyConfig, parseModprobeConf } from '../../../src/core/config.js';
+import { indexFromDepmod } from '../../../src/core/build-index.js';
+import { readModinfo } from '../../../src/core/elf.js';
+import { ClassTable, compilePattern, MAX_ALIAS_BYTES, tokensMatch } from '../../../src/core/glob.js';
+import { type IndexParts, ModuleIndex } from '../../../src/core/index.js';
+import { Matcher } from '../../../src/core/matcher.js';
+import { decodeMeta, encodeMeta } from '../../../src/core/meta.js';
+import { loadOrder, type PlanStep, type StepRole } from '../../../src/core/plan.js';
+import { depmodParts } from '../../../src/sys/indexfs.js';
+import { FIXTURE_DIR, glibcFnmatch, randomString, rng } from '../../support/helpers.js';
 
 /** Growth of this process's peak RSS while f runs, in MB (ru_maxrss is in KiB). */
 function peakGrowthMB<T>(f: () => T): { value: T; mb: number } {
@@ -167,7 +167,7 @@ describe('alias and query length', () => {
     const longest = `${'*b'.repeat(2047)}*`;
     expect(longest).toHaveLength(MAX_ALIAS_BYTES);
     const parts = indexFromDepmod({ dir: '/long', alias: `alias ${longest} a\nalias usb:v1234* b\n`, dep: 'kernel/a.ko:\nkernel/b.ko:\n' });
-    const Meta = protobuf.loadSync(fileURLToPath(new URL('../proto/meta.proto', import.meta.url))).lookupType('hotplugd.meta.Meta');
+    const Meta = protobuf.loadSync(fileURLToPath(new URL('../../../proto/meta.proto', import.meta.url))).lookupType('hotplugd.meta.Meta');
     const limit = protobuf.Reader.recursionLimit;
     protobuf.Reader.recursionLimit = 10_000;
     let radixOnly: Uint8Array;

@@ -7,11 +7,11 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { formatUevent, parseUevent } from '../src/core/uevent.js';
-import { Daemon } from '../src/daemon.js';
-import { loadIndex } from '../src/sys/indexfs.js';
-import { FakeKernel, FakeUeventSource } from './fakes.js';
-import { FIXTURE_DIR, rng } from './helpers.js';
+import { formatUevent, parseUevent } from '../../../src/core/uevent.js';
+import { Daemon } from '../../../src/daemon.js';
+import { loadIndex } from '../../../src/sys/indexfs.js';
+import { FakeKernel, FakeUeventSource } from '../../support/fakes.js';
+import { FIXTURE_DIR, rng } from '../../support/helpers.js';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;

@@ -11,11 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decompress, MAX_MODULE_BYTES, zstdWindows } from '../src/core/decompress.js';
-import { walkSysfs } from '../src/sys/coldplug.js';
-import { SyscallKernel } from '../src/sys/kernel.js';
-import { readBounded, readBoundedSync } from '../src/sys/readfile.js';
-import { FIXTURE_DIR, rng } from './helpers.js';
+import { decompress, MAX_MODULE_BYTES, zstdWindows } from '../../src/core/decompress.js';
+import { walkSysfs } from '../../src/sys/coldplug.js';
+import { SyscallKernel } from '../../src/sys/kernel.js';
+import { readBounded, readBoundedSync } from '../../src/sys/readfile.js';
+import { FIXTURE_DIR, rng } from '../support/helpers.js';
 
 const made: string[] = [];
 const tmp = (): string => {

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import koffi from 'koffi';
 
 export const FIXTURE_ABI = '6.1.0-56-amd64';
-export const FIXTURE_DIR = fileURLToPath(new URL(`./fixtures/debian-${FIXTURE_ABI}`, import.meta.url));
+export const FIXTURE_DIR = fileURLToPath(new URL(`../fixtures/debian-${FIXTURE_ABI}`, import.meta.url));
 
 /** Lines of a fixture file (without the trailing empty line). */
 export function fixtureLines(name: string): string[] {

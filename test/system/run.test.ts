@@ -10,9 +10,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CaughtSignals, type DaemonSignal } from '../src/signals.js';
-import { type Running, startDaemon } from './daemon-helpers.js';
-import { FIXTURE_DIR } from './helpers.js';
+import { CaughtSignals, type DaemonSignal } from '../../src/signals.js';
+import { type Running, startDaemon } from '../support/daemon-helpers.js';
+import { FIXTURE_DIR } from '../support/helpers.js';
 
 const INDEX = ['--modules-dir', FIXTURE_DIR, '--config-dir', '', '--cmdline', ''];
 

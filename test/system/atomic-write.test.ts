@@ -7,8 +7,8 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type AtomicFs, writeFileAtomic } from '../src/sys/atomic-write.js';
-import { FIXTURE_DIR } from './helpers.js';
+import { type AtomicFs, writeFileAtomic } from '../../src/sys/atomic-write.js';
+import { FIXTURE_DIR } from '../support/helpers.js';
 
 function enospcAfter(limit: number): AtomicFs & { calls: string[] } {
   let written = 0;

@@ -10,11 +10,11 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFil
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { emptyConfig, kcmdlineParams, kmodLines, parseCmdline, parseModprobeConf } from '../src/core/config.js';
-import { indexFromDepmod, modulePathProblem, resolveModulePath } from '../src/core/build-index.js';
-import { ModuleIndex } from '../src/core/index.js';
-import { FIXTURE_DIR as SOURCE_FIXTURE } from './helpers.js';
-import { configFiles, loadIndex } from '../src/sys/indexfs.js';
+import { emptyConfig, kcmdlineParams, kmodLines, parseCmdline, parseModprobeConf } from '../../src/core/config.js';
+import { indexFromDepmod, modulePathProblem, resolveModulePath } from '../../src/core/build-index.js';
+import { ModuleIndex } from '../../src/core/index.js';
+import { FIXTURE_DIR as SOURCE_FIXTURE } from '../support/helpers.js';
+import { configFiles, loadIndex } from '../../src/sys/indexfs.js';
 
 function conf(text: string): ReturnType<typeof emptyConfig> {
   const cfg = emptyConfig();

@@ -9,7 +9,7 @@ import { cpSync, mkdtempSync, readFileSync, symlinkSync, unlinkSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FIXTURE_DIR } from './helpers.js';
+import { FIXTURE_DIR } from '../support/helpers.js';
 
 describe('container image, stage by stage', () => {
   const dockerfile = readFileSync('Dockerfile', 'utf8');
