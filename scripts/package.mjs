@@ -64,6 +64,14 @@ function say(line) {
   process.stderr.write(`package: ${line}\n`);
 }
 
+for (const tool of ['go-md2man', 'dpkg-deb', 'tar', 'gzip', 'npm', 'git']) {
+  try {
+    execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
+  } catch {
+    throw new Error(`${tool} is not installed: npm run package needs it (Debian: apt-get install go-md2man dpkg tar gzip)`);
+  }
+}
+
 // OUT is emptied: only a directory this script made (it holds the marker) or
 // an empty or new one, never a directory that holds anything else.
 const MARKER = join(OUT, '.hotplugd-package');
