@@ -1,12 +1,12 @@
 /**
- * The end-to-end initramfs: static busybox, the host's node with the
- * libraries ldd names, this project built with production dependencies only,
- * and a kernel's full module tree. Written as an uncompressed newc cpio (the
+ * The end-to-end initramfs: static busybox, the package's /usr/lib/hotplugd
+ * (`npm run package`: the bundle, its add-ons and the Node runtime it carries,
+ * with the libraries ldd names), and a kernel's full module tree: the VM runs
+ * what the .deb ships. Written as an uncompressed newc cpio (the
  * kernel copies it without decompressing, which is the fast path under TCG).
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 export interface InitramfsOptions {
@@ -29,20 +29,13 @@ function sh(cmd: string, args: string[], cwd?: string): string {
   return execFileSync(cmd, args, { encoding: 'utf8', cwd, stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 26 });
 }
 
-/** Production node_modules, cached by lockfile hash. */
-function productionApp(root: string, cache: string): string {
-  const lock = readFileSync(join(root, 'package-lock.json'));
-  const key = createHash('sha256').update(lock).update(readFileSync(join(root, 'package.json'))).digest('hex').slice(0, 16);
-  const dir = join(cache, `app-deps-${key}`);
-  if (!existsSync(join(dir, '.done'))) {
-    rmSync(dir, { recursive: true, force: true });
-    mkdirSync(dir, { recursive: true });
-    copyFileSync(join(root, 'package.json'), join(dir, 'package.json'));
-    copyFileSync(join(root, 'package-lock.json'), join(dir, 'package-lock.json'));
-    sh('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], dir);
-    writeFileSync(join(dir, '.done'), '');
+/** The tree `npm run package` builds (dist/package/root/usr/lib/hotplugd), with its runtime. */
+export function packagedApp(root: string): string {
+  const app = join(root, 'dist/package/root/usr/lib/hotplugd');
+  if (!existsSync(join(app, 'bin/node')) || !existsSync(join(app, 'dist/src/cli.js'))) {
+    throw new Error(`${app}: no packaged hotplugd with its runtime; run \`npm run package\` first (the VM boots what the .deb ships)`);
   }
-  return dir;
+  return app;
 }
 
 function copyWithParents(src: string, destRoot: string, at = src): void {
@@ -69,18 +62,15 @@ function copyExecutable(src: string, stage: string, at = src): void {
 export function buildInitramfs(o: InitramfsOptions): void {
   const stage = join(o.cache, 'initramfs');
   rmSync(stage, { recursive: true, force: true });
-  for (const d of ['bin', 'usr/bin', 'proc', 'sys', 'dev', 'run', 'tmp', 'lib/modules', 'app']) mkdirSync(join(stage, d), { recursive: true });
-  // busybox (static) and node with its libraries.
+  for (const d of ['bin', 'usr/bin', 'proc', 'sys', 'dev', 'run', 'tmp', 'lib/modules']) mkdirSync(join(stage, d), { recursive: true });
+  // busybox (static) and the package's app, its carried node with the libraries ldd names.
   copyFileSync('/bin/busybox', join(stage, 'bin/busybox'));
-  copyExecutable(process.execPath, stage, '/usr/bin/node');
-  chmodSync(join(stage, 'usr/bin/node'), 0o755);
   for (const f of o.hostFiles ?? []) copyExecutable(f, stage);
-  // The project: built output, schema, production dependencies.
-  const app = join(stage, 'app');
-  cpSync(join(o.root, 'dist'), join(app, 'dist'), { recursive: true });
-  cpSync(join(o.root, 'proto'), join(app, 'proto'), { recursive: true });
-  copyFileSync(join(o.root, 'package.json'), join(app, 'package.json'));
-  cpSync(join(productionApp(o.root, o.cache), 'node_modules'), join(app, 'node_modules'), { recursive: true });
+  const app = packagedApp(o.root);
+  cpSync(app, join(stage, 'usr/lib/hotplugd'), { recursive: true });
+  copyExecutable(join(app, 'bin/node'), stage, '/usr/lib/hotplugd/bin/node');
+  chmodSync(join(stage, 'usr/lib/hotplugd/bin/node'), 0o755);
+  symlinkSync('../lib/hotplugd/dist/src/cli.js', join(stage, 'usr/bin/hotplugd'));
   // The module tree, as depmod left it, minus the files removed on purpose.
   cpSync(join(o.moduleRoot, 'lib/modules', o.abi), join(stage, 'lib/modules', o.abi), { recursive: true, preserveTimestamps: true });
   for (const rel of o.remove) rmSync(join(stage, 'lib/modules', o.abi, rel));
@@ -92,8 +82,7 @@ export function buildInitramfs(o: InitramfsOptions): void {
 
 /** The init fragment that starts hotplugd as the only device manager (records to ttyS0). */
 export const HOTPLUGD_START = `echo "@@T start $(uptime_s)" > /dev/ttyS0
-cd /app && node dist/src/cli.js run --mode load --log-format json > /dev/ttyS0 2>&1 &
-cd /`;
+/usr/bin/hotplugd run --mode load --log-format json > /dev/ttyS0 2>&1 &`;
 
 /** systemd-udevd with its kmod builtin, as initramfs-tools runs it. */
 export const UDEVD_START = `mkdir -p /run/udev

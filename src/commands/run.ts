@@ -47,7 +47,7 @@ stopped working); start-up failures exit at once, without READY=1.
 
 /** The Debian fixture index this package ships: found beside the code (checkout) or installed. */
 export function demoModulesDir(): string {
-  const candidates = [process.env.HOTPLUGD_DEMO_INDEX, '/usr/share/hotplugd/demo-index'];
+  const candidates = [process.env.HOTPLUGD_DEMO_INDEX, '/usr/share/hotplugd/example/debian-6.1.0-56-amd64'];
   for (let dir = dirname(fileURLToPath(import.meta.url)); dir !== dirname(dir); dir = dirname(dir)) {
     candidates.push(join(dir, 'test/fixtures/debian-6.1.0-56-amd64'));
   }

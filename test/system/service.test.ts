@@ -25,10 +25,17 @@ describe('systemd', () => {
     for (const line of [
       'Type=notify',
       'Restart=on-failure',
+      'DefaultDependencies=no',
+      'After=systemd-journald.socket',
+      'Before=sysinit.target systemd-udev-trigger.service',
+      'ExecStart=/usr/bin/hotplugd run',
       'NoNewPrivileges=yes',
       'ProtectSystem=strict',
       'ProtectHome=yes',
-      'PrivateTmp=yes',
+      'ProtectProc=invisible',
+      'IPAddressDeny=any',
+      'SystemCallFilter=@system-service @module',
+      'RuntimeDirectory=hotplugd',
       'RestrictAddressFamilies=AF_NETLINK AF_UNIX',
       'CapabilityBoundingSet=CAP_SYS_MODULE CAP_NET_ADMIN',
       'LimitNOFILE=256',
@@ -42,8 +49,29 @@ describe('systemd', () => {
     const dir = mkdtempSync(join(tmpdir(), 'hotplugd-unit-'));
     const local = unit.replace(/^ExecStart=\S+/m, `ExecStart=${process.execPath} ${resolve('dist/src/cli.js')}`);
     writeFileSync(join(dir, 'hotplugd.service'), local);
-    const out = execFileSync(analyze, ['verify', join(dir, 'hotplugd.service')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    // --man=no: hotplugd(8) is installed by the package, not by a checkout
+    // (scripts/verify-package.sh runs verify with the man page check).
+    const out = execFileSync(analyze, ['verify', '--man=no', join(dir, 'hotplugd.service')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     expect(out).toBe('');
+  });
+
+  it('orders the unit after no mount: a module loader runs before local file systems', () => {
+    const unit = readFileSync('systemd/hotplugd.service', 'utf8');
+    const settings = unit.split('\n').filter((l) => !l.startsWith('#'));
+    // Each of these adds Requires=/After= on mounts (tmp.mount, var.mount) or on
+    // systemd-tmpfiles-setup.service (systemd.exec(5), "Implicit Dependencies").
+    for (const key of ['PrivateTmp', 'CacheDirectory', 'StateDirectory', 'LogsDirectory', 'WorkingDirectory', 'RequiresMountsFor']) {
+      expect(settings.filter((l) => l.startsWith(`${key}=`))).toEqual([]);
+    }
+    expect(settings.filter((l) => /^(After|Requires|Wants)=.*(local-fs|\.mount|basic\.target|sysinit\.target)/.test(l))).toEqual([]);
+  });
+
+  it('exposes the unit less than before the package (systemd-analyze security --offline)', () => {
+    const analyze = which('systemd-analyze');
+    const out = execFileSync(analyze, ['security', '--offline=true', '--no-pager', 'systemd/hotplugd.service'], { encoding: 'utf8' });
+    const score = Number(/Overall exposure level for hotplugd\.service: ([\d.]+)/.exec(out)?.[1]);
+    // 4.3 with the unit before the package (PrivateTmp, no syscall filter).
+    expect(score).toBeLessThanOrEqual(3.0);
   });
 
   it('tells systemd READY=1 after bind and coldplug, and STOPPING=1 on SIGTERM', async () => {
