@@ -38,7 +38,7 @@ hotplugd run --help | grep -q '^Usage: hotplugd run' || fail "hotplugd run --hel
 ok "hotplugd run --help"
 
 index=/usr/share/hotplugd/example/debian-6.1.0-56-amd64
-got=$(hotplugd match --modules-dir "$index" --cmdline '' --config-dir /nonexistent 'virtio:d00000001v00001AF4')
+got=$(hotplugd match --modules-dir "$index" --cmdline '' --config-dir '' 'virtio:d00000001v00001AF4')
 [ "$got" = virtio_net ] || fail "hotplugd match against $index says '$got'"
 ok "hotplugd match --modules-dir $index virtio:d00000001v00001AF4: $got"
 
