@@ -41,14 +41,14 @@ export function describe(index: ModuleIndex, query: string): object {
       const commands: [string, string][] = [];
       for (const s of order) {
         const cmd = s.builtin ? undefined : installCommandFor(index, s.name);
-        if (cmd !== undefined) commands.push([s.name, substituteCmdlineOpts(cmd, index.options(s.name))]);
+        if (cmd !== undefined) commands.push([s.name, substituteCmdlineOpts(cmd, index.options(s.name, s.role === 'target' ? query : undefined))]);
       }
       return {
         name,
         path: m?.path ?? null,
         builtin: m?.builtin ?? false,
         blacklisted: index.isBlacklisted(name),
-        options: index.options(name),
+        options: index.options(name, query),
         loadOrder: order.map((s) => s.name),
         ...(commands.length > 0 ? { installCommands: Object.fromEntries(commands) } : {}),
       };

@@ -72,6 +72,16 @@ describe('hotplugd CLI', () => {
     expect(cli(['--help']).stdout).toMatch(/Commands:/);
   });
 
+  it('shows in match --json the options a module gets through the alias it was found by', () => {
+    const conf = mkdtempSync(join(tmpdir(), 'hotplugd-conf-'));
+    writeFileSync(join(conf, 'mouse.conf'), 'alias my-mouse psmouse\noptions my-mouse rate=60\noptions psmouse resolution=200\n');
+    const r = cli(['match', '--modules-dir', FIXTURE_DIR, '--cmdline', '', '--config-dir', conf, '--json', 'my-mouse']);
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout) as { modules: { name: string; options: string }[] };
+    // modprobe -n -v my-mouse: "insmod .../psmouse.ko rate=60 resolution=200" (kmod joins in file order)
+    expect(out.modules).toEqual([expect.objectContaining({ name: 'psmouse', options: 'rate=60 resolution=200' })]);
+  });
+
   it('prints its version, the same as package.json says', async () => {
     const { readFileSync } = await import('node:fs');
     const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
