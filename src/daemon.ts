@@ -211,6 +211,8 @@ export class Daemon {
     if (this.phase !== 'starting') return; // stop() came first: no READY=1
     this.phase = 'running';
     this.deps.notifier.notify(`READY=1\nSTATUS=coldplug queued: ${this.queue.counts.requests} requests`);
+    const problem = this.deps.notifier.lastError;
+    if (problem !== undefined) log.warn({ problem }, 'systemd notification failed');
     const wd = this.deps.watchdogUsec;
     if (wd !== undefined && wd > 0) {
       this.timers.push(setInterval(() => this.deps.notifier.notify('WATCHDOG=1'), Math.max(1, Math.floor(wd / 2000))));

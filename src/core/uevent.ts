@@ -77,7 +77,6 @@ export function formatUevent(action: string, devpath: string, env: Record<string
  */
 export class SeqnumTracker {
   private last: bigint | undefined;
-  lost = 0n;
 
   /** Record a seqnum; returns how many events were skipped before it (0 when in order). */
   see(seqnum: string): bigint {
@@ -85,14 +84,7 @@ export class SeqnumTracker {
     let gap = 0n;
     if (this.last !== undefined && n > this.last + 1n) gap = n - this.last - 1n;
     if (this.last === undefined || n > this.last) this.last = n;
-    this.lost += gap;
     return gap;
-  }
-
-  /** The kernel's latest seqnum is ahead of what arrived: the tail was lost. */
-  behind(kernelSeqnum: bigint): bigint {
-    if (this.last === undefined) return 0n;
-    return kernelSeqnum > this.last ? kernelSeqnum - this.last : 0n;
   }
 
   /** After a resync, the kernel's current seqnum is the new baseline. */

@@ -6,6 +6,7 @@ import { closeSync, constants as fsConstants, existsSync, openSync, readFileSync
 import { arch } from 'node:os';
 import { join } from 'node:path';
 import koffi from 'koffi';
+import { libc } from './libc.js';
 import { compressionOf, decompress, MAX_MODULE_BYTES } from '../core/decompress.js';
 import { errnoName, isSysfsName, type Kernel, type LoadOutcome, type LoadRequestForKernel, type ModuleState, parseInitstate, parseProcModules } from '../core/kernel.js';
 import { openRegularSync, readBounded } from './readfile.js';
@@ -82,12 +83,12 @@ interface Syscalls {
 let syscalls: Syscalls | undefined;
 function bind(): Syscalls {
   if (syscalls) return syscalls;
-  const libc = koffi.load('libc.so.6');
+  const c = libc();
   // syscall(2) is variadic in C; declared with fixed arguments, which is how
   // the x86-64 and arm64 ABIs pass integer and pointer arguments anyway.
   syscalls = {
-    finit: libc.func('syscall', 'long', ['long', 'int', 'str', 'int']) as unknown as AsyncSyscall,
-    init: libc.func('syscall', 'long', ['long', 'void *', 'unsigned long', 'str']) as unknown as AsyncSyscall,
+    finit: c.func('syscall', 'long', ['long', 'int', 'str', 'int']) as unknown as AsyncSyscall,
+    init: c.func('syscall', 'long', ['long', 'void *', 'unsigned long', 'str']) as unknown as AsyncSyscall,
   };
   return syscalls;
 }

@@ -1,6 +1,7 @@
 /**
  * The uevent socket: the npm `netlink` package's raw socket on
- * NETLINK_KOBJECT_UEVENT, group 1, hardened as DESIGN.md "Verified" requires:
+ * NETLINK_KOBJECT_UEVENT, group 1, hardened against what was seen of the
+ * package here (an overflow reaching its error path aborts the process):
  * - NETLINK_NO_ENOBUFS, so an overflow is never reported through the
  *   package's error path (which aborts the process: C++ terminate);
  * - a large receive buffer forced with SO_RCVBUFFORCE (SO_RCVBUF is capped by
@@ -12,6 +13,7 @@
 import { readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import koffi from 'koffi';
+import { libc } from './libc.js';
 import { readBoundedSync } from './readfile.js';
 // The raw layer alone: the package's index also loads its genl/nl80211/rt/wg
 // layers, which cost 60 ms of start-up here (9 ms for this file).
@@ -49,7 +51,7 @@ export interface SocketInfo {
 
 let setsockoptFn: ((fd: number, level: number, name: number, val: Buffer, len: number) => number) | undefined;
 function setsockopt(fd: number, level: number, name: number, value: number): number {
-  setsockoptFn ??= koffi.load('libc.so.6').func('int setsockopt(int fd, int level, int optname, const void *optval, uint32_t optlen)') as (
+  setsockoptFn ??= libc().func('int setsockopt(int fd, int level, int optname, const void *optval, uint32_t optlen)') as (
     fd: number,
     level: number,
     name: number,

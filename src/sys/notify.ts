@@ -4,6 +4,7 @@
  * no unix sockets). Abstract addresses ("@name") are supported.
  */
 import koffi from 'koffi';
+import { libc } from './libc.js';
 
 const AF_UNIX = 1;
 const SOCK_DGRAM = 2;
@@ -12,6 +13,8 @@ const MSG_NOSIGNAL = 0x4000;
 
 export interface Notifier {
   readonly enabled: boolean;
+  /** Why the last notification could not be sent, if it could not. */
+  readonly lastError?: string | undefined;
   notify(state: string): void;
   close(): void;
 }
@@ -22,16 +25,16 @@ interface Libc {
   close: (fd: number) => number;
 }
 
-let libc: Libc | undefined;
+let bound: Libc | undefined;
 function bindLibc(): Libc {
-  if (libc) return libc;
-  const lib = koffi.load('libc.so.6');
-  libc = {
+  if (bound) return bound;
+  const lib = libc();
+  bound = {
     socket: lib.func('int socket(int domain, int type, int protocol)') as Libc['socket'],
     sendto: lib.func('long sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)') as Libc['sendto'],
     close: lib.func('int close(int fd)') as Libc['close'],
   };
-  return libc;
+  return bound;
 }
 
 export class SdNotifier implements Notifier {
@@ -39,7 +42,6 @@ export class SdNotifier implements Notifier {
   private fd = -1;
   private readonly addr: Buffer = Buffer.alloc(0);
   private readonly addrLen: number = 0;
-  /** The last error, for the caller to log once. */
   lastError: string | undefined;
 
   constructor(socketPath: string | undefined = process.env.NOTIFY_SOCKET) {
