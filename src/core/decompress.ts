@@ -66,6 +66,9 @@ export async function decompress(buf: Uint8Array, kind: Compression, file: strin
         // zlib on libuv's threads; maxOutputLength stops it at the cap (RangeError).
         return await promisify(zlib.gunzip)(buf, { maxOutputLength: cap });
       case 'zstd': {
+        // A frame that declares a window or size past the cap is refused before
+        // any decoder allocates it (the same answer on every Node).
+        for (const w of zstdWindows(buf)) if (w > cap) throw bomb(file, 'zstd', cap, 'declares a window or size of');
         const native = (zlib as ZlibWithZstd).zstdDecompress;
         if (native !== undefined) return await promisify(native)(buf, { maxOutputLength: cap });
         return await unzstd(buf, cap, file);
