@@ -14,7 +14,6 @@ import { RawNetlinkSocket } from 'netlink';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { formatUevent } from '../../src/core/uevent.js';
 import { requireRoot } from '../support/daemon-helpers.js';
-import { FIXTURE_DIR } from '../support/helpers.js';
 
 function tool(name: string): void {
   try {
