@@ -23,5 +23,5 @@ export default function setup(): void {
   } catch {
     // no build yet
   }
-  if (newest('src') > built) execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'inherit' });
+  if (newest('src') > built) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
 }
