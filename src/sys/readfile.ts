@@ -101,25 +101,53 @@ export function openRegularSync(file: string, opts: ReadOptions = {}): number {
   }
 }
 
+/**
+ * What has been read so far, at most cap + 1 bytes: `room()` is where the next
+ * read goes (growing the buffer, or E_TOO_LARGE once cap + 1 bytes are in).
+ */
+class Bounded {
+  private buf: Buffer;
+  private len = 0;
+
+  constructor(
+    private readonly file: string,
+    private readonly cap: number,
+    st: Stats,
+  ) {
+    this.buf = Buffer.allocUnsafe(firstSize(st, cap));
+  }
+
+  room(): { buf: Buffer; offset: number; length: number } {
+    if (this.len === this.buf.length) {
+      if (this.len > this.cap) throw tooLarge(this.file, this.cap);
+      const bigger = Buffer.allocUnsafe(Math.min(this.cap + 1, this.buf.length * 2));
+      this.buf.copy(bigger, 0, 0, this.len);
+      this.buf = bigger;
+    }
+    return { buf: this.buf, offset: this.len, length: this.buf.length - this.len };
+  }
+
+  /** Account for `n` bytes read into room(); false at end of file. */
+  took(n: number): boolean {
+    this.len += n;
+    return n > 0;
+  }
+
+  result(): Buffer {
+    if (this.len > this.cap) throw tooLarge(this.file, this.cap);
+    return this.buf.subarray(0, this.len);
+  }
+}
+
 /** Read all of regular file `file`, at most `cap` bytes (else E_TOO_LARGE). For start-up: blocks the thread. */
 export function readBoundedSync(file: string, cap: number, opts: ReadOptions = {}): Buffer {
   const fd = openRegularSync(file, opts);
   try {
-    let buf = Buffer.allocUnsafe(firstSize(fstatSync(fd), cap));
-    let len = 0;
+    const b = new Bounded(file, cap, fstatSync(fd));
     for (;;) {
-      if (len === buf.length) {
-        if (len > cap) throw tooLarge(file, cap);
-        const bigger = Buffer.allocUnsafe(Math.min(cap + 1, buf.length * 2));
-        buf.copy(bigger, 0, 0, len);
-        buf = bigger;
-      }
-      const n = readSync(fd, buf, len, buf.length - len, null);
-      if (n === 0) break;
-      len += n;
+      const r = b.room();
+      if (!b.took(readSync(fd, r.buf, r.offset, r.length, null))) return b.result();
     }
-    if (len > cap) throw tooLarge(file, cap);
-    return buf.subarray(0, len);
   } finally {
     closeSync(fd);
   }
@@ -131,21 +159,11 @@ export async function readBounded(file: string, cap: number, opts: ReadOptions =
   try {
     const st = await fh.stat();
     if (!st.isFile()) throw notRegular(file, st);
-    let buf = Buffer.allocUnsafe(firstSize(st, cap));
-    let len = 0;
+    const b = new Bounded(file, cap, st);
     for (;;) {
-      if (len === buf.length) {
-        if (len > cap) throw tooLarge(file, cap);
-        const bigger = Buffer.allocUnsafe(Math.min(cap + 1, buf.length * 2));
-        buf.copy(bigger, 0, 0, len);
-        buf = bigger;
-      }
-      const { bytesRead } = await fh.read(buf, len, buf.length - len, null);
-      if (bytesRead === 0) break;
-      len += bytesRead;
+      const r = b.room();
+      if (!b.took((await fh.read(r.buf, r.offset, r.length, null)).bytesRead)) return b.result();
     }
-    if (len > cap) throw tooLarge(file, cap);
-    return buf.subarray(0, len);
   } finally {
     await fh.close();
   }

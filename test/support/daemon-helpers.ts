@@ -51,6 +51,14 @@ export function startDaemon(args: string[], env: Record<string, string> = {}): R
   return { proc, records, stderr: () => err, waitFor, exited };
 }
 
+/** After a test: a daemon it left running is killed (SIGKILL) and waited for. */
+export async function killLeftover(d: Running | undefined): Promise<void> {
+  if (d && d.proc.exitCode === null) {
+    d.proc.kill('SIGKILL');
+    await d.exited;
+  }
+}
+
 /** An empty sysfs tree: coldplug finds nothing there, so every record comes from a real uevent. */
 export function emptySysfs(): string {
   const dir = mkdtempSync(join(tmpdir(), 'hotplugd-sysfs-'));

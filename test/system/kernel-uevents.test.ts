@@ -13,7 +13,7 @@ import { RawNetlinkSocket } from 'netlink';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { formatUevent } from '../../src/core/uevent.js';
 import { loadIndex } from '../../src/sys/indexfs.js';
-import { emptySysfs, REAL_UEVENTS, requireRoot, type Running, startDaemon } from '../support/daemon-helpers.js';
+import { emptySysfs, REAL_UEVENTS, requireRoot, type Running, startDaemon, killLeftover } from '../support/daemon-helpers.js';
 import { FIXTURE_DIR } from '../support/helpers.js';
 
 const INDEX = ['--modules-dir', FIXTURE_DIR, '--config-dir', '', '--cmdline', ''];
@@ -46,10 +46,7 @@ function devicesWithModalias(): { dir: string; modalias: string }[] {
 
 let daemon: Running | undefined;
 afterEach(async () => {
-  if (daemon && daemon.proc.exitCode === null) {
-    daemon.proc.kill('SIGKILL');
-    await daemon.exited;
-  }
+  await killLeftover(daemon);
   daemon = undefined;
 });
 

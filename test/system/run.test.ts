@@ -11,17 +11,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CaughtSignals, type DaemonSignal } from '../../src/signals.js';
-import { type Running, startDaemon } from '../support/daemon-helpers.js';
+import { type Running, startDaemon, killLeftover } from '../support/daemon-helpers.js';
 import { FIXTURE_DIR } from '../support/helpers.js';
 
 const INDEX = ['--modules-dir', FIXTURE_DIR, '--config-dir', '', '--cmdline', ''];
 
 let daemon: Running | undefined;
 afterEach(async () => {
-  if (daemon && daemon.proc.exitCode === null) {
-    daemon.proc.kill('SIGKILL');
-    await daemon.exited;
-  }
+  await killLeftover(daemon);
   daemon = undefined;
 });
 
