@@ -18,7 +18,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildInitramfs, HOTPLUGD_START, LOOP_START, UDEVD_START } from '../e2e/initramfs.js';
+import { buildInitramfs, hotplugdStart, LOOP_START, UDEVD_START } from '../e2e/initramfs.js';
 import { standardDevices, Vm } from '../e2e/vm.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -84,7 +84,7 @@ async function boot(manager: string, start: string, moduleRoot: string, abi: str
         settleMs = Math.round((Number(settled[1]) - Number(start[1])) * 1000);
         break;
       }
-      if (manager === 'hotplugd') {
+      if (manager.startsWith('hotplugd')) {
         // hotplugd runs on: settled = its last "settled" record once the console is quiet.
         const recs = lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
         const lastModule = recs.map((r) => r.msg).lastIndexOf('module');
@@ -102,7 +102,7 @@ async function boot(manager: string, start: string, moduleRoot: string, abi: str
     }
     // Give every manager the same 5 s before looking: udevd keeps running after
     // `udevadm settle` (a USB disk is scanned a second after it appears).
-    if (manager !== 'hotplugd') await new Promise((r) => setTimeout(r, 5000));
+    if (!manager.startsWith('hotplugd')) await new Promise((r) => setTimeout(r, 5000));
     await vm.guestReady(60000);
     const dump = await vm.dump();
     return { manager, settleMs, modules: dump.modules.sort(), startup };
@@ -122,9 +122,12 @@ async function main(): Promise<void> {
   const meta = join(CACHE, 'bench-boot-meta.pb');
   sh(process.execPath, [join(ROOT, 'dist/src/cli.js'), 'build-meta', '--from-depmod', join(moduleRoot, 'lib/modules', abi), '-o', meta]);
   const n = runsFlag();
+  const variants = hotplugdVariants();
   for (let i = 1; i <= n; i++) {
-    log(`run ${i}/${n}: booting with hotplugd`);
-    runs.push(await boot('hotplugd', HOTPLUGD_START, moduleRoot, abi, { extra: [[meta, `/lib/modules/${abi}/meta.pb`]] }));
+    for (const v of variants) {
+      log(`run ${i}/${n}: booting with ${v.name}`);
+      runs.push(await boot(v.name, hotplugdStart(v.flags), moduleRoot, abi, { extra: [[meta, `/lib/modules/${abi}/meta.pb`]] }));
+    }
     log(`run ${i}/${n}: booting with systemd-udevd`);
     runs.push(
       await boot('systemd-udevd', UDEVD_START, moduleRoot, abi, {
@@ -147,13 +150,13 @@ async function main(): Promise<void> {
   );
   const base = new Set(runs[0]!.modules);
   console.log(`kernel ${abi}, ${process.env.HOTPLUGD_E2E_ACCEL ?? 'tcg'}; time from the manager's start to settled\n`);
-  console.log(`${'manager'.padEnd(16)} ${'settled (ms)'.padStart(12)} ${'modules'.padStart(8)}  difference from hotplugd`);
+  console.log(`${'manager'.padEnd(20)} ${'settled (ms)'.padStart(12)} ${'modules'.padStart(8)}  difference from hotplugd`);
   for (const r of runs) {
     const set = new Set(r.modules);
     const more = r.modules.filter((m) => !base.has(m));
     const less = [...base].filter((m) => !set.has(m));
     const diff = r === runs[0] ? '-' : more.length + less.length === 0 ? 'same set' : `+${more.join(',') || '0'} -${less.join(',') || '0'}`;
-    console.log(`${r.manager.padEnd(16)} ${String(r.settleMs).padStart(12)} ${String(r.modules.length).padStart(8)}  ${diff}`);
+    console.log(`${r.manager.padEnd(20)} ${String(r.settleMs).padStart(12)} ${String(r.modules.length).padStart(8)}  ${diff}`);
     if (r.startup !== undefined) {
       const p = Object.entries(r.startup.phases).map(([k, v]) => `${k} ${Math.round(v)}`);
       console.log(`${''.padEnd(16)}   phases (ms since process start): ${p.join(', ')}`);
@@ -165,10 +168,26 @@ async function main(): Promise<void> {
     return s.length % 2 === 1 ? s[(s.length - 1) >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
   };
   const of = (m: string): number[] => runs.filter((r) => r.manager === m).map((r) => r.settleMs);
-  const h = median(of('hotplugd'));
   const u = median(of('systemd-udevd'));
-  console.log(`\nmedian settled over ${n} alternating runs: hotplugd ${Math.round(h)} ms, systemd-udevd ${Math.round(u)} ms, ratio ${(h / u).toFixed(2)}`);
+  console.log(`\nmedian settled over ${n} alternating runs: systemd-udevd ${Math.round(u)} ms`);
+  for (const v of variants) {
+    const h = median(of(v.name));
+    console.log(`  ${v.name}: ${Math.round(h)} ms, ratio to udevd ${(h / u).toFixed(2)}`);
+  }
   writeFileSync(join(CACHE, 'boot-bench.json'), JSON.stringify(runs, null, 2));
+}
+
+/**
+ * `--hotplugd FLAGS` (repeatable): a hotplugd variant per value, each booted in
+ * every run, e.g. `--hotplugd '--jobs 1' --hotplugd '--jobs auto'`; default one, no flags.
+ */
+function hotplugdVariants(): { name: string; flags: string }[] {
+  const flags: string[] = [];
+  process.argv.forEach((a, i) => {
+    if (a === '--hotplugd') flags.push(process.argv[i + 1] ?? '');
+  });
+  if (flags.length === 0) return [{ name: 'hotplugd', flags: '' }];
+  return flags.map((f) => ({ name: `hotplugd ${f}`.trim(), flags: f }));
 }
 
 /** `--runs N`: alternating hotplugd/udevd boots (default 3). */

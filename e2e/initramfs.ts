@@ -81,8 +81,12 @@ export function buildInitramfs(o: InitramfsOptions): void {
 }
 
 /** The init fragment that starts hotplugd as the only device manager (records to ttyS0). */
-export const HOTPLUGD_START = `echo "@@T start $(uptime_s)" > /dev/ttyS0
-/usr/bin/hotplugd run --mode load --log-format json > /dev/ttyS0 2>&1 &`;
+/** /init's lines starting hotplugd, with extra `run` flags (e.g. "--jobs 4"). */
+export function hotplugdStart(flags = ''): string {
+  return `echo "@@T start $(uptime_s)" > /dev/ttyS0
+/usr/bin/hotplugd run --mode load --log-format json${flags === '' ? '' : ` ${flags}`} > /dev/ttyS0 2>&1 &`;
+}
+export const HOTPLUGD_START = hotplugdStart();
 
 /** systemd-udevd with its kmod builtin, as initramfs-tools runs it. */
 export const UDEVD_START = `mkdir -p /run/udev
