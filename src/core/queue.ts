@@ -1,7 +1,7 @@
 /**
  * The load queue: requests (a modalias from a uevent or the coldplug walk, or
- * a module by name) become module loads, one at a time, dependencies first,
- * with one record per module decided.
+ * a module by name) become module loads, one at a time (or up to `jobs` at
+ * once), dependencies first, with one record per module decided.
  *
  * Policy (the reasons are in the README's "Loading" section):
  * - at most `jobs` Kernel.loads (and install commands) in flight (default 1),
@@ -16,7 +16,9 @@
  *   softdeps, and for a `post:` softdep the module it follows. A module is
  *   loaded by one request at a time: another request that reaches it waits for
  *   that load and then decides again (present, failed-before, ...), so every
- *   rule below holds for any N; only the order of records changes;
+ *   rule below holds for any N; only the order of records changes. The
+ *   modules a modalias matches are served one after another; a load keeps its
+ *   slot through its retries;
  * - a request whose modalias (or module) is already queued is merged into it;
  * - the kernel is asked (Kernel.moduleState) before each module: a live one is
  *   not loaded, a module removed since is loaded again; the queue keeps no
