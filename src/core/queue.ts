@@ -403,45 +403,44 @@ export class LoadQueue {
   }
 
   /**
-   * jobs > 1: every step starts when the steps it needs have finished (see
-   * prerequisites); loads wait for a free slot. Resolves when every step has
-   * finished; a step that threw is rethrown then, as the serial loop would.
+   * jobs > 1: every step starts when the earlier steps it needs have finished
+   * (its modules.dep dependencies and `pre:` softdeps, as loadOrder puts them
+   * before it, and for a `post:` softdep the module it follows); loads wait for
+   * a free slot. Resolves when every step has finished; a step that threw is
+   * rethrown then, as the serial loop would.
+   *
+   * A step waits for one unfinished prerequisite at a time, in modules.dep
+   * order (nearest first: usually the last to finish), and never holds a list
+   * of them: a waiting step costs O(1) memory and the plan O(sum of its
+   * dependency lists) time, even for a chain thousands of modules deep.
    */
   private async loadPlanAtOnce(plan: PlanStep[], target: string, base: object, device: string, enqueuedAt: number, down: Map<string, Down>): Promise<void> {
-    const finished = new Map<string, Promise<void>>();
+    const index = this.index; // a reload during the plan does not change what it waits for
+    const position = new Map<string, number>();
+    plan.forEach((step, i) => position.set(step.name, i));
     const steps: Promise<void>[] = [];
-    for (const step of plan) {
-      const needs: Promise<void>[] = [];
-      for (const name of this.prerequisites(step)) {
-        const f = finished.get(name); // only earlier steps: the plan is in dependency order, so this cannot wait in a circle
-        if (f !== undefined) needs.push(f);
-      }
+    const finished = new Set<string>();
+    // The unfinished earlier step of this plan named so (only earlier ones: a cycle cannot make a step wait for itself).
+    const unfinished = (name: string, i: number): Promise<void> | undefined => {
+      const at = position.get(name);
+      return at !== undefined && at < i && !finished.has(name) ? steps[at] : undefined;
+    };
+    for (const [i, step] of plan.entries()) {
       const run = async (): Promise<void> => {
-        await Promise.all(needs);
+        let wait: Promise<void> | undefined;
+        for (const d of index.moduleByName(step.name)?.deps ?? []) if ((wait = unfinished(index.modules[d]!.name, i))) await wait;
+        for (const pre of index.softdeps(step.name)?.pre ?? []) for (const name of index.lookup(pre).names) if ((wait = unfinished(name, i))) await wait;
+        if (step.role === 'softdep-post' && step.dependencyOf !== undefined && (wait = unfinished(step.dependencyOf, i))) await wait;
         if (this.stopping || down.has(step.name)) return;
         // Another request is loading this module: wait for it, then decide on what the kernel says now.
         for (let other = this.active.get(step.name); other !== undefined; other = this.active.get(step.name)) await other;
         const work = this.decide(step, target, base, device, enqueuedAt, down);
         if (work !== 'stop' && work !== 'done') await this.exclusive(step.name, () => this.perform(work, device, enqueuedAt, down));
       };
-      const f = run();
-      finished.set(step.name, f);
-      steps.push(f);
+      steps.push(run().finally(() => finished.add(step.name)));
     }
     const outcomes = await Promise.allSettled(steps);
     for (const o of outcomes) if (o.status === 'rejected') throw o.reason;
-  }
-
-  /**
-   * The steps a step must wait for: its modules.dep dependencies and `pre:`
-   * softdeps (as loadOrder puts them before it), and for a `post:` softdep the
-   * module it follows.
-   */
-  private prerequisites(step: PlanStep): string[] {
-    const names = (this.index.moduleByName(step.name)?.deps ?? []).map((d) => this.index.modules[d]!.name);
-    for (const pre of this.index.softdeps(step.name)?.pre ?? []) names.push(...this.index.lookup(pre).names);
-    if (step.role === 'softdep-post' && step.dependencyOf !== undefined) names.push(step.dependencyOf);
-    return names;
   }
 
   /** Mark the module in flight for other requests and hold a load slot while `work` runs. */

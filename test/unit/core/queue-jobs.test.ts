@@ -296,6 +296,46 @@ describe('--jobs on hand-made cases', () => {
   });
 });
 
+/** A chain m0 <- m1 <- ... with depmod's closure per module (nearest first), built in memory: as text it would be 40 MB. */
+function chainIndex(n: number): ModuleIndex {
+  let dep = '';
+  for (let i = 0; i < n; i++) dep += `m${i}.ko:\n`;
+  const parts = indexFromDepmod({ dir: '/x', alias: `alias dev:top m${n - 1}\n`, dep });
+  for (let i = 1; i < n; i++) {
+    const deps = parts.modules[i]!.deps;
+    for (let j = i - 1; j >= 0; j--) deps.push(j);
+  }
+  return new ModuleIndex(parts);
+}
+
+describe('--jobs on a 3,000-deep chain (4.5 million dependency entries)', () => {
+  it('loads it bottom up with a bounded heap: a waiting step holds no list of what it waits for', async () => {
+    const index = chainIndex(3000);
+    const heap = () => process.memoryUsage().heapUsed;
+    const before = heap();
+    let peak = before;
+    const kernel = new (class extends FakeKernel {
+      override async load(req: LoadRequestForKernel): Promise<LoadOutcome> {
+        if (this.calls.length % 50 === 0) peak = Math.max(peak, heap());
+        return super.load(req);
+      }
+    })();
+    const run = await runQueue(index, kernel, [{ modalias: 'dev:top', origin: 'uevent' }], { jobs: 4 });
+    expect(kernel.calls.map((c) => c.name)).toEqual(Array.from({ length: 3000 }, (_, i) => `m${i}`));
+    expect(run.records.filter((r) => r.result === 'loaded')).toHaveLength(3000);
+    // Waiting on every entry at once took over 500 MB here; one wait per step takes a few.
+    expect(peak - before).toBeLessThan(150 * 2 ** 20);
+  });
+
+  it('skips all 2,999 modules above a failed bottom, naming it, as one job does', async () => {
+    const run = await runQueue(chainIndex(3000), new FakeKernel({ m0: 'ENOEXEC' }), [{ modalias: 'dev:top', origin: 'uevent' }], { jobs: 8 });
+    const skipped = run.records.filter((r) => r.result === 'skipped');
+    expect(skipped).toHaveLength(2999);
+    expect(skipped.every((r) => r.failedDependency === 'm0')).toBe(true);
+    expect(run.kernel.calls).toHaveLength(1);
+  });
+});
+
 /**
  * A random DAG of modules m0..m{n-1}: deps and `pre:` softdeps point to lower
  * numbers; `post:` softdeps to any module without dependencies or `pre:`
