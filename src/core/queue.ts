@@ -241,7 +241,7 @@ export class LoadQueue {
     this.maxAttempts = Math.max(1, opts.maxAttempts ?? 3);
     this.retryDelayMs = opts.retryDelayMs ?? 100;
     this.deviceRecordCap = Math.max(1, opts.deviceRecordCap ?? 4096);
-    this.jobs = Math.min(MAX_JOBS, Math.max(1, Math.floor(opts.jobs ?? 1)));
+    this.jobs = Number.isFinite(opts.jobs) ? Math.min(MAX_JOBS, Math.max(1, Math.floor(opts.jobs!))) : 1;
     this.slots = new Slots(this.jobs);
   }
 

@@ -168,6 +168,14 @@ describe('--jobs on hand-made cases', () => {
     expect(records.find((r) => r.module === 'a')).toMatchObject({ dependencyOf: 'b', role: 'dependency' });
   });
 
+  for (const jobs of [0, -3, 0.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+    it(`serves requests with a jobs option of ${jobs}, as one job`, async () => {
+      const run = await runQueue(smallIndex(), new FakeKernel(), [byName('b'), byName('d')], { jobs });
+      expect(run.kernel.calls.map((c) => c.name)).toEqual(['a', 'b', 'c', 'd']);
+      expect(run.kernel.maxInFlight).toBe(1);
+    });
+  }
+
   it('keeps at most N loads in flight when one plan has more independent steps', async () => {
     const index = new ModuleIndex(indexFromDepmod({ dir: '/x', alias: '', dep: 'a.ko:\nc.ko:\ne.ko:\nh.ko: e.ko c.ko a.ko\n' }));
     const kernel = new FakeKernel({ a: 'hang', c: 'hang', e: 'hang' });
