@@ -2,10 +2,11 @@
  * What `run` and `coldplug` share: flags for system paths, mode and logging,
  * and building the daemon's dependencies from them.
  */
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { type Logger } from 'pino';
 import { type Kernel } from '../core/kernel.js';
-import { type QueuePolicy } from '../core/queue.js';
+import { MAX_JOBS, type QueuePolicy } from '../core/queue.js';
 import { HotplugError } from '../errors.js';
 import { createLogger, type LogFormat } from '../log.js';
 import { type IndexLocation } from '../sys/indexfs.js';
@@ -23,6 +24,7 @@ export const SYSTEM_FLAGS = {
   'install-commands': { type: 'string' },
   'install-timeout': { type: 'string' },
   'load-timeout': { type: 'string' },
+  jobs: { type: 'string' },
 } as const;
 
 export const SYSTEM_HELP = `System:
@@ -49,7 +51,12 @@ Loading:
   --install-timeout S kill an install command (its whole process group) after
                       S seconds (default 30)
   --load-timeout S    a load still in flight after S seconds is reported and
-                      the queue goes on without it (default 60)`;
+                      the queue goes on without it (default 60)
+  --jobs N            load up to N modules at once, each only after every
+                      module it depends on (default 1: one at a time, a
+                      deterministic probe order); auto: 2 per CPU, from 2 to
+                      8, and below UV_THREADPOOL_SIZE (default 4), the threads
+                      that run the loads`;
 
 type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
@@ -99,16 +106,55 @@ function parseSeconds(value: unknown, flag: string, dflt: number): number {
 }
 
 /**
+ * --jobs: a whole number from 1 to MAX_JOBS, or auto. auto = 2 per CPU
+ * (sched affinity), at least 2 and at most 8, and at most one less than
+ * libuv's thread pool:
+ * - a module's time in finit_module is mostly its init waiting on hardware (a
+ *   bus scan, firmware), not CPU, so loads overlap well beyond the CPU count;
+ *   at least 2 so that a one-CPU VM still overlaps a slow init with the rest;
+ * - at most 8: a machine's load graph is narrow (a few dozen modules, chains
+ *   of dependencies), and each load of a module the kernel cannot decompress
+ *   holds its decompressed image here; systemd-udevd itself runs up to
+ *   min(2 x CPUs + 16, RAM / 128 MiB) workers, never fewer than 10;
+ * - koffi runs each finit_module on libuv's thread pool (UV_THREADPOOL_SIZE,
+ *   default 4, fixed before our first line runs), which the /sys walk and
+ *   file reads share: one thread is left for them, and loads beyond the pool
+ *   would only wait there.
+ */
+export function parseJobs(value: unknown, cpus: number = availableParallelism(), pool: number = threadPoolSize()): number {
+  if (value === undefined) return 1;
+  if (value === 'auto') return Math.max(1, Math.min(8, Math.max(2, 2 * cpus), pool - 1));
+  const n = typeof value === 'string' && /^\d{1,3}$/.test(value) ? Number(value) : NaN;
+  if (!(n >= 1 && n <= MAX_JOBS)) throw new HotplugError('E_USAGE', `--jobs takes a whole number from 1 to ${MAX_JOBS}, or auto (got "${String(value)}")`);
+  return n;
+}
+
+/**
+ * libuv's thread pool size, read from the environment as libuv reads it
+ * (atoi into an unsigned: unset 4, 0 or not a number 1, negative or above
+ * 1024 capped at 1024).
+ */
+export function threadPoolSize(env: NodeJS.ProcessEnv = process.env): number {
+  const value = env.UV_THREADPOOL_SIZE;
+  if (value === undefined) return 4;
+  const n = Number.parseInt(value.trimStart(), 10);
+  if (Number.isNaN(n) || n === 0) return 1;
+  return n < 0 ? 1024 : Math.min(n, 1024);
+}
+
+/**
  * The queue's policy from the flags (--install-commands, --install-timeout,
- * --load-timeout), for LoadQueue's options (DaemonDeps.queue in run).
+ * --load-timeout, --jobs), for LoadQueue's options (DaemonDeps.queue in run).
  */
 export function queuePolicy(values: Values): QueuePolicy {
   const installCommands = oneOf(values['install-commands'], ['run', 'refuse'] as const, '--install-commands', 'run');
   const installTimeoutMs = parseSeconds(values['install-timeout'], '--install-timeout', 30);
   const loadTimeoutMs = parseSeconds(values['load-timeout'], '--load-timeout', 60);
+  const jobs = parseJobs(values.jobs);
   return {
     installCommands,
     loadTimeoutMs,
+    jobs,
     ...(installCommands === 'run' ? { runner: new ShellCommandRunner({ timeoutMs: installTimeoutMs }) } : {}),
   };
 }

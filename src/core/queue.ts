@@ -1,13 +1,24 @@
 /**
  * The load queue: requests (a modalias from a uevent or the coldplug walk, or
- * a module by name) become module loads, one at a time, dependencies first,
- * with one record per module decided.
+ * a module by name) become module loads, one at a time (or up to `jobs` at
+ * once), dependencies first, with one record per module decided.
  *
  * Policy (the reasons are in the README's "Loading" section):
- * - at most one Kernel.load in flight, except a load still in flight after
- *   loadTimeoutMs: it is named in a warning and the queue goes on without it
- *   (that module stays in flight; later requests for it are not loaded twice;
- *   its record is written when the kernel answers);
+ * - at most `jobs` Kernel.loads (and install commands) in flight (default 1),
+ *   except a load still in flight after loadTimeoutMs: it is named in a
+ *   warning and the queue goes on without it (that module stays in flight;
+ *   later requests for it are not loaded twice; its record is written when the
+ *   kernel answers);
+ * - jobs = 1: one request at a time, its plan step by step, so records come in
+ *   a deterministic order (the probe order); jobs = N > 1: up to N requests,
+ *   taken in order, are served at once, and a step of a plan starts as soon as
+ *   every step it needs has finished: its modules.dep dependencies and `pre:`
+ *   softdeps, and for a `post:` softdep the module it follows. A module is
+ *   loaded by one request at a time: another request that reaches it waits for
+ *   that load and then decides again (present, failed-before, ...), so every
+ *   rule below holds for any N; only the order of records changes. The
+ *   modules a modalias matches are served one after another; a load keeps its
+ *   slot through its retries;
  * - a request whose modalias (or module) is already queued is merged into it;
  * - the kernel is asked (Kernel.moduleState) before each module: a live one is
  *   not loaded, a module removed since is loaded again; the queue keeps no
@@ -88,6 +99,8 @@ export interface QueuePolicy {
   retryDelayMs?: number;
   /** Devices remembered for the once-per-device skip records (default 4096 device-module pairs). */
   deviceRecordCap?: number;
+  /** Loads (and install commands) at once, each after all it depends on (default 1; see the top comment). */
+  jobs?: number;
 }
 
 export interface QueueOptions extends QueuePolicy {
@@ -128,12 +141,43 @@ interface Down {
   seq: number;
 }
 
+/** A step that needs the kernel or a command: its install command, or the module file to load. */
+interface Work {
+  step: PlanStep;
+  rec: Record<string, unknown>;
+  params: string;
+  command?: string;
+  path?: string;
+}
+
 /** The message of every per-module record; facts are in the fields. */
 export const LOAD_MSG = 'module';
 /** The message of the warning for a load still in flight after the load timeout. */
 export const LOAD_TIMEOUT_MSG = 'module load still in flight';
 
 const TIMEOUT = Symbol('timeout');
+
+/** The largest --jobs accepted (a bound on concurrent loads and requests served). */
+export const MAX_JOBS = 64;
+
+/** A counting semaphore whose take() is synchronous when a slot is free (no extra tick with jobs = 1). */
+class Slots {
+  private readonly waiting: (() => void)[] = [];
+  constructor(private free: number) {}
+  tryTake(): boolean {
+    if (this.free === 0) return false;
+    this.free--;
+    return true;
+  }
+  take(): Promise<void> {
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+  release(): void {
+    const next = this.waiting.shift();
+    if (next !== undefined) next(); // the slot passes to the next waiter, first come first served
+    else this.free++;
+  }
+}
 
 export class LoadQueue {
   private index: ModuleIndex;
@@ -147,6 +191,10 @@ export class LoadQueue {
   private readonly maxAttempts: number;
   private readonly retryDelayMs: number;
   private readonly deviceRecordCap: number;
+  private readonly jobs: number;
+  private readonly slots: Slots;
+  /** Modules a request is loading (or running the install command of) right now: settles when it is done. */
+  private readonly active = new Map<string, Promise<void>>();
   private readonly pending: Pending[] = [];
   private readonly pendingByKey = new Map<string, Pending>();
   /** Modules that failed, with their error code; not retried until reload. */
@@ -161,7 +209,8 @@ export class LoadQueue {
   private readonly reportedBlacklisted = new Set<string>();
   /** Devices that have a failure or skip record for a module: "device\0module", oldest first, capped. */
   private readonly reportedForDevice = new Set<string>();
-  private running = false;
+  /** Requests being served at once (at most jobs). */
+  private workers = 0;
   private stopping = false;
   private idleWaiters: (() => void)[] = [];
   readonly counts: QueueCounts = {
@@ -192,6 +241,8 @@ export class LoadQueue {
     this.maxAttempts = Math.max(1, opts.maxAttempts ?? 3);
     this.retryDelayMs = opts.retryDelayMs ?? 100;
     this.deviceRecordCap = Math.max(1, opts.deviceRecordCap ?? 4096);
+    this.jobs = Number.isFinite(opts.jobs) ? Math.min(MAX_JOBS, Math.max(1, Math.floor(opts.jobs!))) : 1;
+    this.slots = new Slots(this.jobs);
   }
 
   /** Queue a request; returns false when it was merged into one already waiting (or the queue is stopping). */
@@ -208,12 +259,12 @@ export class LoadQueue {
     const p: Pending = { req, key, at: this.now(), merged: 0 };
     this.pending.push(p);
     this.pendingByKey.set(key, p);
-    if (!this.running) void this.pump();
+    if (this.workers < this.jobs) void this.pump();
     return true;
   }
 
   get busy(): boolean {
-    return this.running || this.pending.length > 0;
+    return this.workers > 0 || this.pending.length > 0;
   }
 
   /** Loads left behind by the load timeout, still waiting for the kernel. */
@@ -249,8 +300,9 @@ export class LoadQueue {
     this.kernel.forget?.();
   }
 
+  /** One worker: serves requests in order while any wait; the last worker to stop reports idle. */
   private async pump(): Promise<void> {
-    this.running = true;
+    this.workers++;
     try {
       while (this.pending.length > 0) {
         const p = this.pending.shift()!;
@@ -263,11 +315,13 @@ export class LoadQueue {
         }
       }
     } finally {
-      this.running = false;
-      const waiters = this.idleWaiters;
-      this.idleWaiters = [];
-      for (const w of waiters) w();
-      this.onIdle?.();
+      this.workers--;
+      if (this.workers === 0) {
+        const waiters = this.idleWaiters;
+        this.idleWaiters = [];
+        for (const w of waiters) w();
+        this.onIdle?.();
+      }
     }
   }
 
@@ -339,58 +393,132 @@ export class LoadQueue {
   }
 
   private async loadPlan(plan: PlanStep[], target: string, base: object, device: string, enqueuedAt: number, down: Map<string, Down>): Promise<void> {
-    const markDown = (name: string, cause = name): void => {
-      down.set(name, { cause, seq: down.size });
-    };
+    if (this.jobs > 1) return this.loadPlanAtOnce(plan, target, base, device, enqueuedAt, down);
     for (const step of plan) {
       if (down.has(step.name)) continue;
-      const rec = {
-        ...base,
-        module: step.name,
-        ...(step.dependencyOf !== undefined ? { dependencyOf: step.dependencyOf, role: step.role } : {}),
-      };
-      if (step.builtin) {
-        if (once(this.reportedBuiltin, step.name)) this.log.info({ ...rec, result: 'builtin' satisfies LoadResult }, LOAD_MSG);
-        continue;
-      }
-      if (this.kernel.moduleState(step.name) === 'live') {
-        if (step.name === target && once(this.reportedLoaded, step.name)) this.log.info({ ...rec, result: 'already-loaded' satisfies LoadResult }, LOAD_MSG);
-        continue;
-      }
-      if (this.inFlight.has(step.name)) {
-        // Left behind by the load timeout: the kernel still has it; never load it twice.
-        markDown(step.name);
-        this.skip(device, 'in-flight', { ...rec, path: step.path });
-        continue;
-      }
-      const earlier = this.failed.get(step.name);
-      if (earlier !== undefined) {
-        // Failed before: not retried until the index is reloaded.
-        markDown(step.name);
-        this.skip(device, 'failed-before', { ...rec, path: step.path, code: earlier });
-        continue;
-      }
-      const broken = this.downDependency(step.name, down);
-      if (broken !== undefined) {
-        markDown(step.name, broken.cause);
-        this.skip(device, 'dependency-failed', { ...rec, path: step.path, failedDependency: broken.cause });
-        continue;
-      }
-      if (this.stopping) return; // SIGTERM: nothing new starts, no command either
-      const params = this.index.options(step.name, step.role === 'target' ? (base as { modalias?: string }).modalias : undefined);
-      const command = installCommandFor(this.index, step.name);
-      if (command !== undefined) {
-        if (!(await this.install(step, rec, command, params, device, enqueuedAt))) markDown(step.name);
-        continue;
-      }
-      const path = this.resolvePath(step);
-      if (typeof path !== 'string') {
-        markDown(step.name);
-        this.fail(step.name, device, { ...rec, path: step.path, result: 'failed' satisfies LoadResult, code: path.code, error: path.message }, enqueuedAt);
-        continue;
-      }
-      if (!(await this.load(step.name, device, rec, path, params, enqueuedAt))) markDown(step.name);
+      const work = this.decide(step, target, base, device, enqueuedAt, down);
+      if (work === 'stop') return; // SIGTERM: nothing new starts, no command either
+      if (work !== 'done') await this.perform(work, device, enqueuedAt, down);
     }
+  }
+
+  /**
+   * jobs > 1: every step starts when the earlier steps it needs have finished
+   * (its modules.dep dependencies and `pre:` softdeps, as loadOrder puts them
+   * before it, and for a `post:` softdep the module it follows); loads wait for
+   * a free slot. Resolves when every step has finished; a step that threw is
+   * rethrown then, as the serial loop would.
+   *
+   * A step waits for one unfinished prerequisite at a time, in modules.dep
+   * order (nearest first: usually the last to finish), and never holds a list
+   * of them: a waiting step costs O(1) memory and the plan O(sum of its
+   * dependency lists) time, even for a chain thousands of modules deep.
+   */
+  private async loadPlanAtOnce(plan: PlanStep[], target: string, base: object, device: string, enqueuedAt: number, down: Map<string, Down>): Promise<void> {
+    const index = this.index; // a reload during the plan does not change what it waits for
+    const position = new Map<string, number>();
+    plan.forEach((step, i) => position.set(step.name, i));
+    const steps: Promise<void>[] = [];
+    const finished = new Set<string>();
+    // The unfinished earlier step of this plan named so (only earlier ones: a cycle cannot make a step wait for itself).
+    const unfinished = (name: string, i: number): Promise<void> | undefined => {
+      const at = position.get(name);
+      return at !== undefined && at < i && !finished.has(name) ? steps[at] : undefined;
+    };
+    for (const [i, step] of plan.entries()) {
+      const run = async (): Promise<void> => {
+        let wait: Promise<void> | undefined;
+        for (const d of index.moduleByName(step.name)?.deps ?? []) if ((wait = unfinished(index.modules[d]!.name, i))) await wait;
+        for (const pre of index.softdeps(step.name)?.pre ?? []) for (const name of index.lookup(pre).names) if ((wait = unfinished(name, i))) await wait;
+        if (step.role === 'softdep-post' && step.dependencyOf !== undefined && (wait = unfinished(step.dependencyOf, i))) await wait;
+        if (this.stopping || down.has(step.name)) return;
+        // Another request is loading this module: wait for it, then decide on what the kernel says now.
+        for (let other = this.active.get(step.name); other !== undefined; other = this.active.get(step.name)) await other;
+        const work = this.decide(step, target, base, device, enqueuedAt, down);
+        if (work !== 'stop' && work !== 'done') await this.exclusive(step.name, () => this.perform(work, device, enqueuedAt, down));
+      };
+      steps.push(run().finally(() => finished.add(step.name)));
+    }
+    const outcomes = await Promise.allSettled(steps);
+    for (const o of outcomes) if (o.status === 'rejected') throw o.reason;
+  }
+
+  /** Mark the module in flight for other requests and hold a load slot while `work` runs. */
+  private async exclusive(name: string, work: () => Promise<void>): Promise<void> {
+    let done!: () => void;
+    this.active.set(name, new Promise<void>((r) => (done = r)));
+    try {
+      if (!this.slots.tryTake()) await this.slots.take();
+      try {
+        if (!this.stopping) await work();
+      } finally {
+        this.slots.release();
+      }
+    } finally {
+      this.active.delete(name);
+      done();
+    }
+  }
+
+  /**
+   * What to do with one step of a plan, decided on the state now (records for
+   * builtin, present, in-flight, failed-before and dependency-failed are
+   * written here): nothing more ('done'), stop (the queue is stopping), or
+   * run the install command or load the module (perform).
+   */
+  private decide(step: PlanStep, target: string, base: object, device: string, enqueuedAt: number, down: Map<string, Down>): Work | 'done' | 'stop' {
+    const rec = {
+      ...base,
+      module: step.name,
+      ...(step.dependencyOf !== undefined ? { dependencyOf: step.dependencyOf, role: step.role } : {}),
+    };
+    if (step.builtin) {
+      if (once(this.reportedBuiltin, step.name)) this.log.info({ ...rec, result: 'builtin' satisfies LoadResult }, LOAD_MSG);
+      return 'done';
+    }
+    if (this.kernel.moduleState(step.name) === 'live') {
+      if (step.name === target && once(this.reportedLoaded, step.name)) this.log.info({ ...rec, result: 'already-loaded' satisfies LoadResult }, LOAD_MSG);
+      return 'done';
+    }
+    if (this.inFlight.has(step.name)) {
+      // Left behind by the load timeout: the kernel still has it; never load it twice.
+      markDown(down, step.name);
+      this.skip(device, 'in-flight', { ...rec, path: step.path });
+      return 'done';
+    }
+    const earlier = this.failed.get(step.name);
+    if (earlier !== undefined) {
+      // Failed before: not retried until the index is reloaded.
+      markDown(down, step.name);
+      this.skip(device, 'failed-before', { ...rec, path: step.path, code: earlier });
+      return 'done';
+    }
+    const broken = this.downDependency(step.name, down);
+    if (broken !== undefined) {
+      markDown(down, step.name, broken.cause);
+      this.skip(device, 'dependency-failed', { ...rec, path: step.path, failedDependency: broken.cause });
+      return 'done';
+    }
+    if (this.stopping) return 'stop';
+    const params = this.index.options(step.name, step.role === 'target' ? (base as { modalias?: string }).modalias : undefined);
+    const command = installCommandFor(this.index, step.name);
+    if (command !== undefined) return { step, rec, params, command };
+    const path = this.resolvePath(step);
+    if (typeof path !== 'string') {
+      markDown(down, step.name);
+      this.fail(step.name, device, { ...rec, path: step.path, result: 'failed' satisfies LoadResult, code: path.code, error: path.message }, enqueuedAt);
+      return 'done';
+    }
+    return { step, rec, params, path };
+  }
+
+  /** Run the install command or load the module; a module that did not make it is down for its dependents. */
+  private async perform(work: Work, device: string, enqueuedAt: number, down: Map<string, Down>): Promise<void> {
+    const ok =
+      work.command !== undefined
+        ? await this.install(work.step, work.rec, work.command, work.params, device, enqueuedAt)
+        : await this.load(work.step.name, device, work.rec, work.path!, work.params, enqueuedAt);
+    if (!ok) markDown(down, work.step.name);
   }
 
   /**
@@ -545,6 +673,11 @@ export class LoadQueue {
     }
     return resolveModulePath(this.modulesDir, step.path) ?? { code: 'E_PATH_ESCAPE', message: 'module path escapes the module directory' };
   }
+}
+
+/** A module (and its dependents) will not be loaded for this request; `cause` is the module that failed. */
+function markDown(down: Map<string, Down>, name: string, cause = name): void {
+  down.set(name, { cause, seq: down.size });
 }
 
 /** Add to a once-only set; true the first time. */

@@ -5,22 +5,32 @@ import { type UeventSource } from '../../src/sys/netlink.js';
 import { type CommandOutcome, type CommandRunner, type InstallCommandRequest } from '../../src/core/install.js';
 import { errnoNumber, type Kernel, type LoadOutcome, type LoadRequestForKernel, type ModuleState } from '../../src/core/kernel.js';
 
+/** One event of a FakeKernel: a load started, or ended with "ok" or an errno name. */
+export interface KernelEvent {
+  name: string;
+  at: 'start' | 'end';
+  outcome?: string;
+}
+
 /**
  * A scriptable kernel: per module, "ok", an errno name, or a list of them (one
  * per attempt, the last repeated); "hang" never answers until release(name).
- * Records every call and the peak concurrency; rmmod() removes a module.
+ * Records every call, the start and end of every load (events), and the peak
+ * concurrency; rmmod() removes a module. delayMs is a number or, per load, a
+ * function of the module name (random delays).
  */
 export class FakeKernel implements Kernel {
   readonly kind = 'fake';
   readonly loads = true;
   readonly calls: LoadRequestForKernel[] = [];
+  readonly events: KernelEvent[] = [];
   inFlight = 0;
   maxInFlight = 0;
   private readonly held = new Map<string, (what: string) => void>();
   constructor(
     private readonly script: Record<string, string | string[]> = {},
     private readonly loaded = new Map<string, ModuleState>(),
-    private readonly delayMs = 0,
+    private readonly delayMs: number | ((name: string) => number) = 0,
   ) {}
 
   loadedModules(): Map<string, ModuleState> {
@@ -53,12 +63,14 @@ export class FakeKernel implements Kernel {
 
   async load(req: LoadRequestForKernel): Promise<LoadOutcome> {
     this.calls.push(req);
+    this.events.push({ name: req.name, at: 'start' });
     this.inFlight++;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    let what = this.next(req.name);
     try {
-      let what = this.next(req.name);
+      const delayMs = typeof this.delayMs === 'function' ? this.delayMs(req.name) : this.delayMs;
       if (what === 'hang') what = await new Promise<string>((r) => this.held.set(req.name, r));
-      else if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
+      else if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
       else await Promise.resolve();
       if (what === 'ok') {
         this.loaded.set(req.name, 'live');
@@ -67,6 +79,7 @@ export class FakeKernel implements Kernel {
       return { ok: false, errno: errnoNumber(what), code: what };
     } finally {
       this.inFlight--;
+      this.events.push({ name: req.name, at: 'end', outcome: what });
     }
   }
 }
