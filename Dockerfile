@@ -12,7 +12,7 @@
 # The carried Node binary needs only glibc and libstdc++, both in this image.
 FROM debian:bookworm-slim@sha256:7802002798b0e351323ed2357ae6dc5a8c4d0a05a57e7f4d8f97136151d3d603
 COPY dist/package/root/usr/ /usr/
-ENV NODE_ENV=production
+ENV NODE_ENV=production UV_THREADPOOL_SIZE=16
 # The uevent socket needs the host's network namespace (--network host);
 # finit_module needs CAP_SYS_MODULE, SO_RCVBUFFORCE needs CAP_NET_ADMIN.
 ENTRYPOINT ["/usr/bin/hotplugd"]

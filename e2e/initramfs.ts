@@ -84,7 +84,7 @@ export function buildInitramfs(o: InitramfsOptions): void {
 /** /init's lines starting hotplugd, with extra `run` flags (e.g. "--jobs 4"). */
 export function hotplugdStart(flags = ''): string {
   return `echo "@@T start $(uptime_s)" > /dev/ttyS0
-/usr/bin/hotplugd run --mode load --log-format json${flags === '' ? '' : ` ${flags}`} > /dev/ttyS0 2>&1 &`;
+UV_THREADPOOL_SIZE=16 /usr/bin/hotplugd run --mode load --log-format json${flags === '' ? '' : ` ${flags}`} > /dev/ttyS0 2>&1 &`;
 }
 export const HOTPLUGD_START = hotplugdStart();
 
