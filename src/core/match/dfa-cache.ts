@@ -11,7 +11,7 @@
  * count of states alone would not bound memory). A lookup may run past the
  * bound before the next reset; the arrays grow freely until then.
  */
-import { EMPTY, sortUnique } from './arrays.js';
+import { EMPTY, growTo, sortUnique } from './arrays.js';
 import type { Trie } from './trie.js';
 
 /** The cache is also reset when its state sets hold this many node ids (16 MB). */
@@ -107,11 +107,7 @@ export class DfaCache {
       slot = (slot + 1) & mask;
     }
     const id = this.setLen.length;
-    if (this.poolUsed + n > this.setPool.length) {
-      const grown = new Uint32Array(Math.max(this.setPool.length * 2, this.poolUsed + n));
-      grown.set(this.setPool.subarray(0, this.poolUsed));
-      this.setPool = grown;
-    }
+    if (this.poolUsed + n > this.setPool.length) this.setPool = growTo(this.setPool, this.poolUsed + n);
     this.setPool.set(set, this.poolUsed);
     this.setStart.push(this.poolUsed);
     this.setLen.push(n);
@@ -122,6 +118,8 @@ export class DfaCache {
     if ((id + 1) * 2 > table.length) this.rehash();
     const need = (id + 1) * this.width;
     if (need > this.trans.length) {
+      // Not growTo: rows are Int32 filled with -1 ("unknown"), and sized
+      // towards maxStates rather than doubled past it.
       const grown = new Int32Array(Math.max(need, Math.min(this.maxStates, (id + 1) * 2) * this.width)).fill(-1);
       grown.set(this.trans);
       this.trans = grown;
