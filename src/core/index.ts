@@ -16,7 +16,7 @@
 import { type ModprobeConfig, emptyConfig } from './config.js';
 import { type LineWarning, type SoftdepSpec } from './depmod.js';
 import { ClassTable, compilePattern, MAX_ALIAS_BYTES, normalizeAlias, TOKEN_ANY, TOKEN_STAR, tokensMatch } from './glob.js';
-import { Matcher, TrieBuilder } from './matcher.js';
+import { Matcher, TrieBuilder } from './match/index.js';
 
 export interface ModuleRecord {
   name: string;

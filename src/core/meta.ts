@@ -26,7 +26,7 @@ import { checkModulePath, checkNoCycles } from './build-index.js';
 import { type SoftdepSpec } from './depmod.js';
 import { ClassTable, MAX_ALIAS_BYTES, newByteSet, setHas, TOKEN_ANY, TOKEN_CLASS, TOKEN_STAR } from './glob.js';
 import { type CompiledAliases, type IndexParts, type ModuleRecord } from './index.js';
-import { type CompiledTrie, Matcher, type PatternEntry, TrieBuilder } from './matcher.js';
+import { type CompiledTrie, Matcher, type PatternEntry, TrieBuilder } from './match/index.js';
 import { META_SCHEMA } from './meta-schema.js';
 
 const NodeType = { LITERAL: 0, WILDCARD: 1, SINGLE_WILDCARD: 2, BYTE_RANGE: 3, ROOT: 4 } as const;

@@ -12,7 +12,7 @@ import { indexFromDepmod } from '../../../src/core/build-index.js';
 import { readModinfo } from '../../../src/core/elf.js';
 import { ClassTable, compilePattern, MAX_ALIAS_BYTES, tokensMatch } from '../../../src/core/glob.js';
 import { type IndexParts, ModuleIndex } from '../../../src/core/index.js';
-import { Matcher } from '../../../src/core/matcher.js';
+import { Matcher } from '../../../src/core/match/index.js';
 import { decodeMeta, encodeMeta } from '../../../src/core/meta.js';
 import { loadOrder, type PlanStep, type StepRole } from '../../../src/core/plan.js';
 import { depmodParts } from '../../../src/sys/indexfs.js';

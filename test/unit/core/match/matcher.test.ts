@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ClassTable, compilePattern, normalizeAlias } from '../../../src/core/glob.js';
-import { Matcher } from '../../../src/core/matcher.js';
-import { glibcFnmatch, randomString, rng } from '../../support/helpers.js';
+import { ClassTable, compilePattern, normalizeAlias } from '../../../../src/core/glob.js';
+import { Matcher } from '../../../../src/core/match/index.js';
+import { glibcFnmatch, randomString, rng } from '../../../support/helpers.js';
 
 /** libkmod's rule, straight from its definition: literal prefix, then glibc fnmatch on the rest. */
 function libkmodMatches(pattern: string, key: string): boolean {
