@@ -14,6 +14,7 @@ import { type LoadOutcome, type LoadRequestForKernel, type ModuleState } from '.
 import { type LoadRequest, LOAD_TIMEOUT_MSG, LoadQueue, type QueuePolicy } from '../../../src/core/queue.js';
 import { loadIndex } from '../../../src/sys/indexfs.js';
 import { FakeKernel, FakeRunner, recordingLog } from '../../support/fakes.js';
+import { chainIndex } from '../../support/chain-index.js';
 import { FIXTURE_DIR, fixtureLines } from '../../support/helpers.js';
 
 const JOBS = [1, 2, 4, 8] as const;
@@ -303,18 +304,6 @@ describe('--jobs on hand-made cases', () => {
     for (const r of runs) expect(r).toEqual(runs[0]);
   });
 });
-
-/** A chain m0 <- m1 <- ... with depmod's closure per module (nearest first), built in memory: as text it would be 40 MB. */
-function chainIndex(n: number): ModuleIndex {
-  let dep = '';
-  for (let i = 0; i < n; i++) dep += `m${i}.ko:\n`;
-  const parts = indexFromDepmod({ dir: '/x', alias: `alias dev:top m${n - 1}\n`, dep });
-  for (let i = 1; i < n; i++) {
-    const deps = parts.modules[i]!.deps;
-    for (let j = i - 1; j >= 0; j--) deps.push(j);
-  }
-  return new ModuleIndex(parts);
-}
 
 describe('--jobs on a 3,000-deep chain (4.5 million dependency entries)', () => {
   it('loads it bottom up with a bounded heap: a waiting step holds no list of what it waits for', async () => {

@@ -9,6 +9,7 @@ import { ModuleIndex } from '../../../src/core/index.js';
 import { LOAD_TIMEOUT_MSG, LoadQueue, type QueuePolicy } from '../../../src/core/queue.js';
 import { loadIndex } from '../../../src/sys/indexfs.js';
 import { FakeKernel, recordingLog } from '../../support/fakes.js';
+import { chainIndex } from '../../support/chain-index.js';
 import { FIXTURE_DIR } from '../../support/helpers.js';
 
 const base = loadIndex({ modulesDir: FIXTURE_DIR, configDirs: [], cmdline: '' });
@@ -163,18 +164,6 @@ describe('failure policy', () => {
     expect(loads().filter((r) => r.module === 'virtio_net').at(-1)).toMatchObject({ result: 'loaded', devpath: '/devices/v1' });
   });
 });
-
-/** A chain m0 <- m1 <- ... with depmod's closure per module (nearest first), built in memory: as text it would be 40 MB. */
-function chainIndex(n: number): ModuleIndex {
-  let dep = '';
-  for (let i = 0; i < n; i++) dep += `m${i}.ko:\n`;
-  const parts = indexFromDepmod({ dir: '/x', alias: `alias dev:top m${n - 1}\n`, dep });
-  for (let i = 1; i < n; i++) {
-    const deps = parts.modules[i]!.deps;
-    for (let j = i - 1; j >= 0; j--) deps.push(j);
-  }
-  return new ModuleIndex(parts);
-}
 
 describe('failed dependencies', () => {
   it('skips all 2,999 modules above a failed bottom of a 3,000-deep chain, naming it', async () => {
