@@ -2,7 +2,7 @@
  * `hotplugd build-meta DIR -o meta.pb`: an index from the `.ko` files
  * themselves (their ELF .modinfo), written as Monogon-compatible meta.pb.
  */
-import { encodeMeta } from '../core/meta.js';
+import { encodeMeta } from '../core/index/meta/write.js';
 import { EXIT, HotplugError } from '../errors.js';
 import { writeFileAtomic } from '../sys/atomic-write.js';
 import { depmodParts } from '../sys/indexfs.js';

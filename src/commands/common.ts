@@ -4,7 +4,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { release } from 'node:os';
-import { type ModuleIndex } from '../core/index.js';
+import { type ModuleIndex } from '../core/index/module-index.js';
 import { type Log } from '../core/queue.js';
 import { EXIT, HotplugError, isHotplugError, printable } from '../errors.js';
 import { DEFAULT_CONFIG_DIRS, type IndexLocation } from '../sys/indexfs.js';

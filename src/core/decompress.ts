@@ -12,14 +12,34 @@ import * as zlib from 'node:zlib';
 import { promisify } from 'node:util';
 import { Decompress as ZstdStream } from 'fzstd';
 import { HotplugError } from '../errors.js';
+import { underscores } from './glob.js';
 
 export type Compression = 'gzip' | 'xz' | 'zstd' | null;
 
+/** The names a module file may end with (kmod's), and what each is compressed with. */
+const MODULE_SUFFIXES: readonly (readonly [string, Compression])[] = [
+  ['.ko', null],
+  ['.ko.gz', 'gzip'],
+  ['.ko.xz', 'xz'],
+  ['.ko.zst', 'zstd'],
+];
+
+/** The module suffix `path` ends with and its compression, or undefined when it names no module file. */
+export function moduleSuffix(path: string): { suffix: string; compression: Compression } | undefined {
+  const hit = MODULE_SUFFIXES.find(([suffix]) => path.endsWith(suffix));
+  return hit === undefined ? undefined : { suffix: hit[0], compression: hit[1] };
+}
+
+/** What a module file is compressed with, by its suffix (null: not compressed, or not a module file). */
 export function compressionOf(path: string): Compression {
-  if (path.endsWith('.ko.gz')) return 'gzip';
-  if (path.endsWith('.ko.xz')) return 'xz';
-  if (path.endsWith('.ko.zst')) return 'zstd';
-  return null;
+  return moduleSuffix(path)?.compression ?? null;
+}
+
+/** Module name from a path: the basename without its module suffix, `-` as `_`; null when it names no module file. */
+export function moduleNameFromPath(path: string): string | null {
+  const base = path.slice(path.lastIndexOf('/') + 1);
+  const m = moduleSuffix(base);
+  return m === undefined || base.length === m.suffix.length ? null : underscores(base.slice(0, -m.suffix.length));
 }
 
 /**

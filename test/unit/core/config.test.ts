@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { emptyConfig, parseModprobeConf } from '../../../src/core/config.js';
-import { forEachAlias, parseDepFile, parseSoftdepFile } from '../../../src/core/depmod.js';
+import { forEachAlias, parseDepFile, parseSoftdepFile } from '../../../src/core/index/depmod.js';
 import { loadIndex } from '../../../src/sys/indexfs.js';
 
 function tempTree(files: Record<string, string>): string {

@@ -3,6 +3,8 @@
  * modules.builtin, modules.softdep, modules.builtin.modinfo). Pure functions of
  * the files' text (read as latin1); malformed lines are skipped and reported.
  */
+import { moduleNameFromPath } from '../decompress.js';
+import { underscores } from '../glob.js';
 
 export interface LineWarning {
   file: string;
@@ -20,29 +22,35 @@ export interface SoftdepSpec {
   post: string[];
 }
 
-/** `-` to `_`, as the kernel and kmod name modules. */
-export function underscores(name: string): string {
-  return name.indexOf('-') < 0 ? name : name.replace(/-/g, '_');
-}
-
-/** Module name from a path: basename without `.ko` and a compression suffix. */
-export function moduleNameFromPath(path: string): string | null {
-  const base = path.slice(path.lastIndexOf('/') + 1);
-  const m = /^(.+)\.ko(?:\.(?:gz|xz|zst))?$/.exec(base);
-  return m ? underscores(m[1]!) : null;
-}
-
-function* lines(text: string): Generator<[number, string]> {
+/**
+ * Every line of `text` as a span [start, end) without its newline, with its
+ * 1-based number: the one line loop of depmod's files (no string per line,
+ * so the alias fast path stays allocation-free).
+ */
+function forEachLine(text: string, each: (start: number, end: number, n: number) => void): void {
   let n = 0;
   let start = 0;
-  while (start <= text.length) {
+  const len = text.length;
+  while (start < len) {
     let end = text.indexOf('\n', start);
-    if (end < 0) end = text.length;
-    n++;
-    const line = text.slice(start, end);
-    if (line.length > 0) yield [n, line];
+    if (end < 0) end = len;
+    each(start, end, ++n);
     start = end + 1;
   }
+}
+
+/** A line's content: trimmed, or null for a blank or `#` comment line. */
+function content(text: string, start: number, end: number): string | null {
+  const line = text.slice(start, end).trim();
+  return line === '' || line.startsWith('#') ? null : line;
+}
+
+/** Each content line (see `content`) with its number. */
+function forEachContentLine(text: string, each: (line: string, n: number) => void): void {
+  forEachLine(text, (start, end, n) => {
+    const line = content(text, start, end);
+    if (line !== null) each(line, n);
+  });
 }
 
 /**
@@ -56,13 +64,7 @@ export function forEachAlias(
   each: (pattern: string, module: string) => void,
 ): number {
   let count = 0;
-  let n = 0;
-  let start = 0;
-  const len = text.length;
-  while (start < len) {
-    let end = text.indexOf('\n', start);
-    if (end < 0) end = len;
-    n++;
+  forEachLine(text, (start, end, n) => {
     // Fast path for depmod's own output: "alias PATTERN MODULE", single spaces.
     if (text.startsWith('alias ', start)) {
       const a = text.indexOf(' ', start + 6);
@@ -71,22 +73,20 @@ export function forEachAlias(
         if (!/\s/.test(module)) {
           each(text.slice(start + 6, a), underscores(module));
           count++;
-          start = end + 1;
-          continue;
+          return;
         }
       }
     }
-    const line = text.slice(start, end).trim();
-    start = end + 1;
-    if (line === '' || line.startsWith('#')) continue;
+    const line = content(text, start, end);
+    if (line === null) return;
     const parts = line.split(/\s+/);
     if (parts.length !== 3 || parts[0] !== 'alias') {
       warnings.push({ file, line: n, problem: 'expected "alias PATTERN MODULE"' });
-      continue;
+      return;
     }
     each(parts[1]!, underscores(parts[2]!));
     count++;
-  }
+  });
   return count;
 }
 
@@ -101,55 +101,33 @@ export interface DepLine {
 /** `path.ko: dep.ko dep2.ko` lines (modules.dep). Dependencies as module paths, in file order. */
 export function parseDepFile(text: string, file: string, warnings: LineWarning[]): DepLine[] {
   const out: DepLine[] = [];
-  let n = 0;
-  let start = 0;
-  while (start < text.length) {
-    let end = text.indexOf('\n', start);
-    if (end < 0) end = text.length;
-    n++;
-    const line = text.slice(start, end).trim();
-    start = end + 1;
-    if (line === '' || line.startsWith('#')) continue;
+  forEachContentLine(text, (line, n) => {
     const colon = line.indexOf(':');
     const path = colon < 0 ? '' : line.slice(0, colon).trim();
     const name = colon < 0 ? null : moduleNameFromPath(path);
     if (name === null) {
       warnings.push({ file, line: n, problem: 'expected "MODULE.ko: DEPENDENCY.ko ..."' });
-      continue;
+      return;
     }
     const rest = line.slice(colon + 1).trim();
     const deps = rest === '' ? [] : rest.split(/[ \t]+/).filter((d) => d !== ''); // kmod splits on spaces and tabs
-    if (!deps.every(isModulePath)) {
+    if (!deps.every((d) => moduleNameFromPath(d) !== null)) {
       warnings.push({ file, line: n, problem: 'a dependency is not a module path' });
-      continue;
+      return;
     }
     out.push({ line: n, name, path, deps });
-  }
+  });
   return out;
-}
-
-/** Ends in .ko, .ko.gz, .ko.xz or .ko.zst, with a name before it (cheap check, no regex). */
-function isModulePath(p: string): boolean {
-  const slash = p.lastIndexOf('/');
-  const ko = p.lastIndexOf('.ko');
-  if (ko <= slash + 1) return false;
-  const tail = p.slice(ko);
-  return tail === '.ko' || tail === '.ko.gz' || tail === '.ko.xz' || tail === '.ko.zst';
 }
 
 /** modules.builtin: one module path per line. */
 export function parseBuiltinFile(text: string, file: string, warnings: LineWarning[]): string[] {
   const out: string[] = [];
-  for (const [n, raw] of lines(text)) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
+  forEachContentLine(text, (line, n) => {
     const name = moduleNameFromPath(line);
-    if (name === null) {
-      warnings.push({ file, line: n, problem: 'expected a module path ending in .ko' });
-      continue;
-    }
-    out.push(name);
-  }
+    if (name === null) warnings.push({ file, line: n, problem: 'expected a module path ending in .ko' });
+    else out.push(name);
+  });
   return out;
 }
 
@@ -172,18 +150,16 @@ export function parseSoftdepArgs(args: string[]): SoftdepSpec {
 
 export function parseSoftdepFile(text: string, file: string, warnings: LineWarning[]): Map<string, SoftdepSpec> {
   const out = new Map<string, SoftdepSpec>();
-  for (const [n, raw] of lines(text)) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
+  forEachContentLine(text, (line, n) => {
     const parts = line.split(/\s+/);
     const spec = parts[0] === 'softdep' && parts.length >= 3 ? parseSoftdepArgs(parts.slice(2)) : null;
     if (spec === null) {
       warnings.push({ file, line: n, problem: 'expected "softdep MODULE pre: ... post: ..."' });
-      continue;
+      return;
     }
     const name = underscores(parts[1]!);
     if (!out.has(name)) out.set(name, spec);
-  }
+  });
   return out;
 }
 
