@@ -27,7 +27,7 @@
  * - the blacklist applies to modules matched by a modalias, never to the
  *   dependencies of a module being loaded (as modprobe -b).
  */
-import { resolveModulePath } from './index/assemble.js';
+import { resolveModulePath } from './index/module-path.js';
 import { type ModuleIndex } from './index/module-index.js';
 import { type CommandRunner, commandFailureCode, commandSucceeded, installCommandFor, substituteCmdlineOpts } from './install.js';
 import { type Kernel, type LoadOutcome, TRANSIENT_ERRNOS } from './kernel.js';

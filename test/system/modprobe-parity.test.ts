@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { emptyConfig, kcmdlineParams, kmodLines, parseCmdline, parseModprobeConf } from '../../src/core/config.js';
-import { modulePathProblem, resolveModulePath } from '../../src/core/index/assemble.js';
+import { modulePathProblem, resolveModulePath } from '../../src/core/index/module-path.js';
 import { indexFromDepmod } from '../../src/core/index/from-depmod.js';
 import { ModuleIndex } from '../../src/core/index/module-index.js';
 import { FIXTURE_DIR as SOURCE_FIXTURE } from '../support/helpers.js';

@@ -9,9 +9,9 @@
  *      or none: loading it then fails with a record);
  *   3. modules.builtin: a name there is built in, also over a loadable entry
  *      of the same name (warned);
- *   4. modules.builtin.modinfo: a name there is built in unless a module file
- *      provides it (as in kmod, only modules.builtin makes a loadable
- *      module built in);
+ *   4. modules.builtin.modinfo: a name there is built in unless a module
+ *      with a file (step 1 or 2) has it (as in kmod, only modules.builtin
+ *      makes a loadable module built in);
  *   5. alias patterns (modules.alias or each module's `alias=`), then the
  *      built-in aliases; a name only an alias knows is added without a path;
  *   6. softdeps, last.
@@ -24,8 +24,6 @@ import { AliasCompiler, compileAliases } from './alias-compiler.js';
 import { type AliasLine, type LineWarning, type SoftdepSpec } from './depmod.js';
 import { type CompiledAliases, type IndexParts, type ModuleRecord } from './module-index.js';
 import { checkModulePath, checkNoCycles, modulePathProblem } from './module-path.js';
-
-export { checkModulePath, checkNoCycles, modulePathProblem, resolveModulePath } from './module-path.js';
 
 /** A loadable module as a reader found it. */
 export interface LoadableModule {
@@ -46,7 +44,11 @@ export interface AliasStream {
   forEach: (each: (pattern: string, module: string) => void) => void;
 }
 
-/** What one reader hands the assembler. The callbacks are called once, in the order of the file comment. */
+/**
+ * What one reader hands the assembler. Each callback is called once, in the
+ * order of the file comment, so that a reader's parse warnings keep their
+ * place among the assembler's own.
+ */
 export interface IndexSource {
   /** Where the index came from (a directory), for messages. */
   source: string;

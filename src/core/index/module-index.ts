@@ -38,7 +38,7 @@ export interface LookupResult {
   names: string[];
 }
 
-/** What every index source (depmod text, meta.pb) produces. */
+/** What every index source produces (assemble.ts for depmod's text and a .ko tree; meta/read.ts for meta.pb). */
 export interface IndexParts {
   modules: ModuleRecord[];
   /** modules.alias patterns. */
