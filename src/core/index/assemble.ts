@@ -19,6 +19,7 @@
  * same checks (`checkDecodedModules`).
  */
 import { HotplugError } from '../../errors.js';
+import { moduleNameFromPath } from '../decompress.js';
 import { ClassTable } from '../glob.js';
 import { AliasCompiler, compileAliases } from './alias-compiler.js';
 import { type AliasLine, type LineWarning, type SoftdepSpec } from './depmod.js';
@@ -30,8 +31,8 @@ export interface LoadableModule {
   name: string;
   /** Relative to the module directory (or absolute where depmod allows it). */
   path: string;
-  /** Nearest first; `path` is null when the source names only the module. */
-  deps: { name: string; path: string | null }[];
+  /** Nearest first: module paths or names, as the source's `depsBy` says. */
+  deps: readonly string[];
   /** A line number for warnings (0: none). */
   line: number;
 }
@@ -56,6 +57,12 @@ export interface IndexSource {
   warnings: LineWarning[];
   /** The file dependency problems are reported against. */
   depFile: string;
+  /**
+   * 'path' (modules.dep): a dependency is the path of a module file, found by
+   * that path, else by the name in it, else added with that path. 'name'
+   * (modinfo `depends=`): found by name, else added without a path.
+   */
+  depsBy: 'path' | 'name';
   loadable: () => LoadableModule[];
   builtin?: (() => { file: string; names: readonly string[] } | undefined) | undefined;
   builtinModinfo?: (() => { file: string; names: Iterable<string>; aliases: AliasLine[] } | undefined) | undefined;
@@ -100,16 +107,28 @@ export function assembleIndex(src: IndexSource): IndexParts {
   // One bad entry costs that module, never the index (libkmod reads the
   // lines it can). Dependencies are checked with their module: a module whose
   // dependency is refused could not be loaded anyway.
+  const byPath = src.depsBy === 'path';
   const usable = src.loadable().filter((d) => {
-    const paths = [d.path, ...d.deps.flatMap((x) => (x.path === null ? [] : [x.path]))];
-    const problem = paths.map((p) => modulePathProblem(p)).find((p) => p !== null);
+    const problem = (byPath ? [d.path, ...d.deps] : [d.path]).map((p) => modulePathProblem(p)).find((p) => p !== null);
     if (problem !== undefined) warnings.push({ file: src.depFile, line: d.line, problem: `${problem}; module ${d.name} skipped` });
     return problem === undefined;
   });
-  for (const d of usable) table.add(d.name, d.path, false);
+  const pathIndex = new Map<string, number>();
+  for (const d of usable) pathIndex.set(d.path, table.add(d.name, d.path, false));
+  const resolve = (dep: string): number => {
+    if (!byPath) return table.add(dep, null, false);
+    let i = pathIndex.get(dep);
+    if (i === undefined) {
+      // A dependency without a line of its own still has a path.
+      const name = moduleNameFromPath(dep)!;
+      i = byName.get(name) ?? table.add(name, dep, false);
+      pathIndex.set(dep, i);
+    }
+    return i;
+  };
   for (const d of usable) {
     const m = modules[byName.get(d.name)!]!;
-    for (const dep of d.deps) m.deps.push(table.add(dep.name, dep.path, false));
+    for (const dep of d.deps) m.deps.push(resolve(dep));
   }
   checkNoCycles(modules, src.depFile);
   const builtin = src.builtin?.();

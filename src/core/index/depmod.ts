@@ -3,7 +3,7 @@
  * modules.builtin, modules.softdep, modules.builtin.modinfo). Pure functions of
  * the files' text (read as latin1); malformed lines are skipped and reported.
  */
-import { moduleNameFromPath } from '../decompress.js';
+import { isModuleFile, moduleNameFromPath } from '../decompress.js';
 import { underscores } from '../glob.js';
 
 export interface LineWarning {
@@ -111,7 +111,7 @@ export function parseDepFile(text: string, file: string, warnings: LineWarning[]
     }
     const rest = line.slice(colon + 1).trim();
     const deps = rest === '' ? [] : rest.split(/[ \t]+/).filter((d) => d !== ''); // kmod splits on spaces and tabs
-    if (!deps.every((d) => moduleNameFromPath(d) !== null)) {
+    if (!deps.every(isModuleFile)) {
       warnings.push({ file, line: n, problem: 'a dependency is not a module path' });
       return;
     }

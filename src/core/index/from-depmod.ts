@@ -4,7 +4,6 @@
  * as the assembler's input. Pure: the texts are handed in (sys/indexfs.ts
  * reads them).
  */
-import { moduleNameFromPath } from '../decompress.js';
 import { assembleIndex } from './assemble.js';
 import { forEachAlias, type LineWarning, parseBuiltinFile, parseBuiltinModinfo, parseDepFile, parseSoftdepFile } from './depmod.js';
 import { type IndexParts } from './module-index.js';
@@ -33,14 +32,9 @@ export function indexFromDepmod(t: DepmodTexts): IndexParts {
     source: t.dir,
     warnings,
     depFile,
-    loadable: () =>
-      parseDepFile(t.dep, depFile, warnings).map((d) => ({
-        name: d.name,
-        path: d.path,
-        // parseDepFile keeps only lines whose dependencies are module paths.
-        deps: d.deps.map((path) => ({ name: moduleNameFromPath(path)!, path })),
-        line: d.line,
-      })),
+    depsBy: 'path',
+    // parseDepFile keeps only lines whose dependencies are module paths.
+    loadable: () => parseDepFile(t.dep, depFile, warnings),
     builtin: () => (t.builtin === undefined ? undefined : { file: builtinFile, names: parseBuiltinFile(t.builtin, builtinFile, warnings) }),
     builtinModinfo: () => (t.builtinModinfo === undefined ? undefined : { file: modinfoFile, ...parseBuiltinModinfo(t.builtinModinfo, modinfoFile, warnings) }),
     aliases: { file: aliasFile, sizeHint: t.alias.length >> 2, forEach: (each) => forEachAlias(t.alias, aliasFile, warnings, each) },

@@ -28,13 +28,14 @@ export function indexFromModinfo(tree: ModuleTree): IndexParts {
     source: tree.dir,
     warnings,
     depFile: tree.dir,
+    depsBy: 'name',
     loadable: () =>
       tree.modules.map(({ path, info }) => {
         // The module's own `name=` wins over its file name.
         const name = info.name !== undefined ? underscores(info.name) : moduleNameFromPath(path)!;
         for (const pattern of info.aliases) aliasLines.push({ pattern, module: name });
         for (const s of info.softdeps) if (!softdeps.has(name)) softdeps.set(name, parseSoftdepArgs(s.trim().split(/\s+/)));
-        return { name, path, deps: info.depends.map((d) => ({ name: d, path: null })), line: 0 };
+        return { name, path, deps: info.depends, line: 0 };
       }),
     builtin: () => (builtin === undefined ? undefined : { file: builtin.file, names: parseBuiltinFile(builtin.text, builtin.file, warnings) }),
     builtinModinfo: () =>
