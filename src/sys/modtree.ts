@@ -7,7 +7,8 @@
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { compressionOf, decompress, MAX_MODULE_BYTES, moduleNameFromPath } from '../core/decompress.js';
+import { compressionOf, decompress, MAX_MODULE_BYTES } from '../core/decompress.js';
+import { moduleNameFromPath } from '../core/module-file.js';
 import { readModinfo } from '../core/index/elf.js';
 import { indexFromModinfo } from '../core/index/from-modinfo.js';
 import { type IndexParts } from '../core/index/module-index.js';

@@ -19,7 +19,7 @@
  * same checks (`checkDecodedModules`).
  */
 import { HotplugError } from '../../errors.js';
-import { moduleNameFromPath } from '../decompress.js';
+import { moduleNameFromPath } from '../module-file.js';
 import { ClassTable } from '../glob.js';
 import { AliasCompiler, compileAliases } from './alias-compiler.js';
 import { type AliasLine, type LineWarning, type SoftdepSpec } from './depmod.js';

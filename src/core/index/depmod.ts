@@ -3,7 +3,7 @@
  * modules.builtin, modules.softdep, modules.builtin.modinfo). Pure functions of
  * the files' text (read as latin1); malformed lines are skipped and reported.
  */
-import { isModuleFile, moduleNameFromPath } from '../decompress.js';
+import { isModuleFile, moduleNameFromPath } from '../module-file.js';
 import { underscores } from '../glob.js';
 
 export interface LineWarning {

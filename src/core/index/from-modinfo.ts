@@ -4,7 +4,7 @@
  * assembler's input. Pure: sys/modtree.ts walks the tree and reads the files.
  */
 import { underscores } from '../glob.js';
-import { moduleNameFromPath } from '../decompress.js';
+import { moduleNameFromPath } from '../module-file.js';
 import { assembleIndex } from './assemble.js';
 import { type AliasLine, type LineWarning, parseBuiltinFile, parseBuiltinModinfo, parseSoftdepArgs, type SoftdepSpec } from './depmod.js';
 import { type Modinfo } from './elf.js';

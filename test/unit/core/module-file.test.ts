@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compressionOf, moduleNameFromPath } from '../../../src/core/decompress.js';
+import { compressionOf, moduleNameFromPath } from '../../../src/core/module-file.js';
 
 describe('module file names', () => {
   it('names a module by its file name without .ko, .ko.gz, .ko.xz or .ko.zst, with - as _', () => {
