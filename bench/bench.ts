@@ -14,8 +14,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type ModuleIndex } from '../src/core/index.js';
-import { encodeMeta } from '../src/core/meta.js';
+import { type ModuleIndex } from '../src/core/index/module-index.js';
+import { encodeMeta } from '../src/core/index/meta/write.js';
 import { depmodParts, loadIndex } from '../src/sys/indexfs.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));

@@ -11,7 +11,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { type ModuleIndex } from '../src/core/index.js';
+import { type ModuleIndex } from '../src/core/index/module-index.js';
 import { type Kernel, type LoadOutcome, type ModuleState } from '../src/core/kernel.js';
 import { libc } from '../src/sys/libc.js';
 import { type LoadRequest, LoadQueue } from '../src/core/queue.js';

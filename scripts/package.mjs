@@ -83,7 +83,7 @@ mkdirSync(APP, { recursive: true });
 writeFileSync(MARKER, '');
 
 // 1. The daemon, one ES module (the meta.pb schema is data in the bundle:
-// src/core/meta-schema.ts).
+// src/core/index/meta/schema.ts).
 say('bundling src/cli.ts with esbuild');
 const esbuild = await import('esbuild');
 const nodeBin = RUNTIME === 'bundled' ? '/usr/lib/hotplugd/bin/node' : '/usr/bin/node';

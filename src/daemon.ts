@@ -18,7 +18,7 @@
  * - a uevent socket that stops working is fatal (`fatal` resolves): a deaf
  *   daemon must not keep feeding the watchdog.
  */
-import { type ModuleIndex } from './core/index.js';
+import { type ModuleIndex } from './core/index/module-index.js';
 import { type Kernel } from './core/kernel.js';
 import { type Log, LoadQueue, type QueuePolicy } from './core/queue.js';
 import { parseUevent, SeqnumTracker } from './core/uevent.js';

@@ -2,7 +2,7 @@
  * `hotplugd build-meta DIR -o meta.pb`: an index from the `.ko` files
  * themselves (their ELF .modinfo), written as Monogon-compatible meta.pb.
  */
-import { encodeMeta } from '../core/meta.js';
+import { encodeMeta } from '../core/index/meta/write.js';
 import { EXIT, HotplugError } from '../errors.js';
 import { writeFileAtomic } from '../sys/atomic-write.js';
 import { depmodParts } from '../sys/indexfs.js';
@@ -41,7 +41,7 @@ export async function buildMetaCommand(args: string[], io: Io): Promise<number> 
     io.stdout.write(BUILD_META_HELP);
     return EXIT.OK;
   }
-  const out = values.output as string | undefined;
+  const out = values.output;
   if (positionals.length !== 1 || out === undefined) {
     throw new HotplugError('E_USAGE', 'build-meta takes one module directory and -o FILE (see --help)');
   }
@@ -49,7 +49,7 @@ export async function buildMetaCommand(args: string[], io: Io): Promise<number> 
   const t0 = performance.now();
   const { parts, skipped } = values['from-depmod'] ? { parts: depmodParts(dir), skipped: [] } : await scanModuleTree(dir);
   for (const s of skipped) io.stderr.write(`hotplugd: ${s.file}: skipped (${s.problem})\n`);
-  const bytes = await encodeMeta(parts, (values.release as string | undefined) ?? dir.slice(dir.lastIndexOf('/') + 1));
+  const bytes = await encodeMeta(parts, values.release ?? dir.slice(dir.lastIndexOf('/') + 1));
   writeFileAtomic(out, bytes);
   const loadable = parts.modules.filter((m) => !m.builtin).length;
   io.stderr.write(

@@ -4,7 +4,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { release } from 'node:os';
-import { type ModuleIndex } from '../core/index.js';
+import { type ModuleIndex } from '../core/index/module-index.js';
 import { type Log } from '../core/queue.js';
 import { EXIT, HotplugError, isHotplugError, printable } from '../errors.js';
 import { DEFAULT_CONFIG_DIRS, type IndexLocation } from '../sys/indexfs.js';
@@ -40,7 +40,11 @@ export function defaultModulesDir(): string {
   return `/lib/modules/${release()}`;
 }
 
-type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
+/** Flag declarations, as parseArgs takes them. */
+type FlagOptions = NonNullable<ParseArgsConfig['options']>;
+
+/** The values parseArgs gives for `options` (strict): each flag typed by its own declaration. */
+export type FlagValues<O extends FlagOptions> = ReturnType<typeof parseArgs<{ options: O; strict: true; allowPositionals: boolean }>>['values'];
 
 /**
  * The index flags as a location. The choice between the module directory's
@@ -48,22 +52,18 @@ type Values = Record<string, string | boolean | (string | boolean)[] | undefined
  * (sys/indexfs.ts chooseIndex), so that a reload sees what depmod or
  * build-meta wrote since.
  */
-export function indexLocation(v: Values): IndexLocation {
-  const dirs = v['config-dir'] as string[] | undefined;
+export function indexLocation(v: FlagValues<typeof INDEX_FLAGS>): IndexLocation {
+  const dirs = v['config-dir'];
   return {
-    modulesDir: (v['modules-dir'] as string | undefined) ?? defaultModulesDir(),
-    meta: v.meta as string | undefined,
+    modulesDir: v['modules-dir'] ?? defaultModulesDir(),
+    meta: v.meta,
     configDirs: dirs && dirs.length > 0 ? dirs : undefined,
-    cmdline: v.cmdline as string | undefined,
+    cmdline: v.cmdline,
   };
 }
 
 /** parseArgs, with its errors turned into E_USAGE. */
-export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(
-  args: string[],
-  options: T,
-  allowPositionals: boolean,
-): { values: Values; positionals: string[] } {
+export function parseFlags<T extends FlagOptions>(args: string[], options: T, allowPositionals: boolean): { values: FlagValues<T>; positionals: string[] } {
   try {
     const r = parseArgs({ args, options, allowPositionals, strict: true });
     return { values: r.values, positionals: r.positionals };

@@ -13,7 +13,7 @@ import { type IndexLocation } from '../sys/indexfs.js';
 import { readBoundedSync, SYSFS_ATTR_MAX } from '../sys/readfile.js';
 import { ShellCommandRunner } from '../sys/install.js';
 import { cannotLoadReason, DryRunKernel, SyscallKernel, type SysPaths } from '../sys/kernel.js';
-import { indexLocation } from './common.js';
+import { type FlagValues, INDEX_FLAGS, indexLocation } from './common.js';
 
 export const SYSTEM_FLAGS = {
   sysfs: { type: 'string' },
@@ -58,8 +58,6 @@ Loading:
                       8, and below UV_THREADPOOL_SIZE (default 4), the threads
                       that run the loads`;
 
-type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
-
 export interface Setup {
   paths: SysPaths;
   location: IndexLocation;
@@ -75,8 +73,8 @@ function oneOf<T extends string>(value: unknown, allowed: readonly T[], flag: st
   throw new HotplugError('E_USAGE', `${flag} must be one of ${allowed.join(', ')} (got "${String(value)}")`);
 }
 
-export function setup(values: Values, defaultMode: 'auto' | 'dry-run' = 'auto', stream?: NodeJS.WritableStream): Setup {
-  const paths: SysPaths = { sysfs: (values.sysfs as string | undefined) ?? '/sys', procfs: (values.procfs as string | undefined) ?? '/proc' };
+export function setup(values: FlagValues<typeof SYSTEM_FLAGS & typeof INDEX_FLAGS>, defaultMode: 'auto' | 'dry-run' = 'auto', stream?: NodeJS.WritableStream): Setup {
+  const paths: SysPaths = { sysfs: values.sysfs ?? '/sys', procfs: values.procfs ?? '/proc' };
   const mode = oneOf(values.mode, ['auto', 'load', 'dry-run'] as const, '--mode', defaultMode);
   const format: LogFormat = oneOf(values['log-format'], ['json', 'pretty', 'auto'] as const, '--log-format', 'auto');
   const level = oneOf(values['log-level'], ['trace', 'debug', 'info', 'warn', 'error'] as const, '--log-level', 'info');
@@ -146,7 +144,7 @@ export function threadPoolSize(env: NodeJS.ProcessEnv = process.env): number {
  * The queue's policy from the flags (--install-commands, --install-timeout,
  * --load-timeout, --jobs), for LoadQueue's options (DaemonDeps.queue in run).
  */
-export function queuePolicy(values: Values): QueuePolicy {
+export function queuePolicy(values: FlagValues<typeof SYSTEM_FLAGS>): QueuePolicy {
   const installCommands = oneOf(values['install-commands'], ['run', 'refuse'] as const, '--install-commands', 'run');
   const installTimeoutMs = parseSeconds(values['install-timeout'], '--install-timeout', 30);
   const loadTimeoutMs = parseSeconds(values['load-timeout'], '--load-timeout', 60);

@@ -3,7 +3,7 @@
  */
 import { createInterface } from 'node:readline';
 import { EXIT } from '../errors.js';
-import { type ModuleIndex } from '../core/index.js';
+import { type ModuleIndex } from '../core/index/module-index.js';
 import { installCommandFor, substituteCmdlineOpts } from '../core/install.js';
 import { loadOrder } from '../core/plan.js';
 import { loadIndex } from '../sys/indexfs.js';

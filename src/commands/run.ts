@@ -82,8 +82,8 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
     io.stdout.write(RUN_HELP);
     return EXIT.OK;
   }
-  const rcvbuf = parseSize((values.rcvbuf as string | undefined) ?? '64M', '--rcvbuf');
-  const resyncRaw = (values['resync-interval'] as string | undefined) ?? '2000';
+  const rcvbuf = parseSize(values.rcvbuf ?? '64M', '--rcvbuf');
+  const resyncRaw = values['resync-interval'] ?? '2000';
   if (!/^\d+$/.test(resyncRaw)) throw new HotplugError('E_USAGE', `--resync-interval takes milliseconds (got "${resyncRaw}")`);
   if (values.demo) {
     // The real daemon (socket, walk, uevents) without loading anything, on a

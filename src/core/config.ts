@@ -4,7 +4,7 @@
  * reader is shared/util.c freadline_wrapped). Pure: callers pass file texts
  * in kmod's order (see sys/indexfs.ts).
  */
-import { type LineWarning, parseSoftdepArgs, type SoftdepSpec } from './depmod.js';
+import { type LineWarning, parseSoftdepArgs, type SoftdepSpec } from './index/depmod.js';
 import { normalizeAlias } from './glob.js';
 
 /** One `options` entry: the name as written (after `-` to `_`) and the rest of the line. */

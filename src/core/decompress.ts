@@ -12,15 +12,9 @@ import * as zlib from 'node:zlib';
 import { promisify } from 'node:util';
 import { Decompress as ZstdStream } from 'fzstd';
 import { HotplugError } from '../errors.js';
+import { type Compression } from './module-file.js';
 
-export type Compression = 'gzip' | 'xz' | 'zstd' | null;
-
-export function compressionOf(path: string): Compression {
-  if (path.endsWith('.ko.gz')) return 'gzip';
-  if (path.endsWith('.ko.xz')) return 'xz';
-  if (path.endsWith('.ko.zst')) return 'zstd';
-  return null;
-}
+export { type Compression, compressionOf } from './module-file.js';
 
 /**
  * Upper bound on a module, decompressed (and on a module file read whole).

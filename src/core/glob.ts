@@ -25,17 +25,26 @@ export const TOKEN_STAR = 257;
 /** Tokens >= TOKEN_CLASS are byte classes: TOKEN_CLASS + index into a ClassTable. */
 export const TOKEN_CLASS = 258;
 
+/** `-` and `_`: the kernel and kmod treat them as the same character in module names and aliases. */
+export const DASH = 0x2d;
+export const UNDERSCORE = 0x5f;
+
+/** Every `-` to `_`, as the kernel and kmod name modules (and alias_normalize outside brackets). */
+export function underscores(name: string): string {
+  return name.indexOf('-') < 0 ? name : name.replace(/-/g, '_');
+}
+
 /** libkmod's alias_normalize; null where libkmod answers -EINVAL. */
 export function normalizeAlias(alias: string): string | null {
   if (alias.indexOf('[') < 0) {
     if (alias.indexOf(']') >= 0) return null;
-    return alias.indexOf('-') < 0 ? alias : alias.replace(/-/g, '_');
+    return underscores(alias);
   }
   let out = '';
   const n = alias.length;
   for (let i = 0; i < n; i++) {
     const c = alias.charCodeAt(i);
-    if (c === 0x2d /* - */) {
+    if (c === DASH) {
       out += '_';
     } else if (c === 0x5d /* ] */) {
       return null;

@@ -14,7 +14,7 @@
  * Pure: the command runs behind the CommandRunner seam (sys/install.ts).
  */
 import { ClassTable, compilePattern, tokensMatch } from './glob.js';
-import { type ModuleIndex } from './index.js';
+import { type ModuleIndex } from './index/module-index.js';
 
 export interface InstallCommandRequest {
   module: string;

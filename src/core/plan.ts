@@ -6,7 +6,7 @@
  * softdeps. Softdep targets are looked up like aliases (every match). Each
  * module appears once.
  */
-import { type ModuleIndex } from './index.js';
+import { type ModuleIndex } from './index/module-index.js';
 
 export type StepRole = 'target' | 'dependency' | 'softdep-pre' | 'softdep-post';
 

@@ -38,8 +38,8 @@
  * - the blacklist applies to modules matched by a modalias, never to the
  *   dependencies of a module being loaded (as modprobe -b).
  */
-import { resolveModulePath } from './build-index.js';
-import { type ModuleIndex } from './index.js';
+import { resolveModulePath } from './index/module-path.js';
+import { type ModuleIndex } from './index/module-index.js';
 import { type CommandRunner, commandFailureCode, commandSucceeded, installCommandFor, substituteCmdlineOpts } from './install.js';
 import { type Kernel, type LoadOutcome, TRANSIENT_ERRNOS } from './kernel.js';
 import { loadOrder, type PlanStep } from './plan.js';
@@ -666,7 +666,7 @@ export class LoadQueue {
     this.log.error('queueMs' in record ? record : { ...record, queueMs: round(this.now() - enqueuedAt) }, LOAD_MSG);
   }
 
-  /** The file to load: index paths as libkmod joins them (core/build-index.ts, resolveModulePath). */
+  /** The file to load: index paths as libkmod joins them (core/index/module-path.ts, resolveModulePath). */
   private resolvePath(step: PlanStep): string | { code: string; message: string } {
     if (step.path === null || step.path === '') {
       return { code: 'ENOENT', message: 'no module file for this name in the index' };

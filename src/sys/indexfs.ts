@@ -1,13 +1,13 @@
 /**
  * Reading an index and its configuration from the filesystem: the thin layer
- * over core/build-index.ts, core/meta.ts and core/config.ts.
+ * over core/index/ (from-depmod.ts, meta/read.ts) and core/config.ts.
  */
 import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { indexFromDepmod } from '../core/build-index.js';
+import { indexFromDepmod } from '../core/index/from-depmod.js';
 import { emptyConfig, type ModprobeConfig, parseCmdline, parseModprobeConf } from '../core/config.js';
-import { type IndexKind, type IndexParts, ModuleIndex } from '../core/index.js';
-import { decodeMeta } from '../core/meta.js';
+import { type IndexKind, type IndexParts, ModuleIndex } from '../core/index/module-index.js';
+import { decodeMeta } from '../core/index/meta/read.js';
 import { HotplugError, isHotplugError } from '../errors.js';
 import { CMDLINE_MAX, INDEX_FILE_MAX, MODPROBE_CONF_MAX, readBoundedSync } from './readfile.js';
 

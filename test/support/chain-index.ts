@@ -1,6 +1,6 @@
 /** Test indexes built in memory. */
-import { indexFromDepmod } from '../../src/core/build-index.js';
-import { ModuleIndex } from '../../src/core/index.js';
+import { indexFromDepmod } from '../../src/core/index/from-depmod.js';
+import { ModuleIndex } from '../../src/core/index/module-index.js';
 
 /** A chain m0 <- m1 <- ... with depmod's closure per module (nearest first), built in memory: as text it would be 40 MB. */
 export function chainIndex(n: number): ModuleIndex {

@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ModuleIndex } from '../../src/core/index.js';
-import { decodeMeta } from '../../src/core/meta.js';
-import { elfSection, readModinfo } from '../../src/core/elf.js';
+import { ModuleIndex } from '../../src/core/index/module-index.js';
+import { decodeMeta } from '../../src/core/index/meta/read.js';
+import { elfSection, readModinfo } from '../../src/core/index/elf.js';
 import { scanModuleTree } from '../../src/sys/modtree.js';
 import { type HotplugError } from '../../src/errors.js';
 

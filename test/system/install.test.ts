@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { emptyConfig, parseModprobeConf } from '../../src/core/config.js';
-import { type ModuleIndex } from '../../src/core/index.js';
+import { type ModuleIndex } from '../../src/core/index/module-index.js';
 import { configuredInstallCommand, installCommandFor, substituteCmdlineOpts } from '../../src/core/install.js';
 import { LoadQueue, type QueuePolicy } from '../../src/core/queue.js';
 import { ShellCommandRunner } from '../../src/sys/install.js';

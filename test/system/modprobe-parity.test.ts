@@ -11,8 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { emptyConfig, kcmdlineParams, kmodLines, parseCmdline, parseModprobeConf } from '../../src/core/config.js';
-import { indexFromDepmod, modulePathProblem, resolveModulePath } from '../../src/core/build-index.js';
-import { ModuleIndex } from '../../src/core/index.js';
+import { modulePathProblem, resolveModulePath } from '../../src/core/index/module-path.js';
+import { indexFromDepmod } from '../../src/core/index/from-depmod.js';
+import { ModuleIndex } from '../../src/core/index/module-index.js';
 import { FIXTURE_DIR as SOURCE_FIXTURE } from '../support/helpers.js';
 import { configFiles, loadIndex } from '../../src/sys/indexfs.js';
 

@@ -4,7 +4,7 @@
  * READY/STOPPING order, settled rate limiting, a socket that goes deaf.
  */
 import { describe, expect, it } from 'vitest';
-import { type ModuleIndex } from '../../src/core/index.js';
+import { type ModuleIndex } from '../../src/core/index/module-index.js';
 import { formatUevent } from '../../src/core/uevent.js';
 import { Daemon, type DaemonDeps } from '../../src/daemon.js';
 import { Serial, SettleTracker } from '../../src/daemon-state.js';

@@ -7,9 +7,9 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { indexFromDepmod } from '../../../src/core/build-index.js';
+import { indexFromDepmod } from '../../../src/core/index/from-depmod.js';
 import { emptyConfig, parseModprobeConf } from '../../../src/core/config.js';
-import { ModuleIndex } from '../../../src/core/index.js';
+import { ModuleIndex } from '../../../src/core/index/module-index.js';
 import { type LoadOutcome, type LoadRequestForKernel, type ModuleState } from '../../../src/core/kernel.js';
 import { type LoadRequest, LOAD_TIMEOUT_MSG, LoadQueue, type QueuePolicy } from '../../../src/core/queue.js';
 import { loadIndex } from '../../../src/sys/indexfs.js';

@@ -4,8 +4,8 @@
  * dependencies in long and diamond-shaped graphs.
  */
 import { describe, expect, it } from 'vitest';
-import { indexFromDepmod } from '../../../src/core/build-index.js';
-import { ModuleIndex } from '../../../src/core/index.js';
+import { indexFromDepmod } from '../../../src/core/index/from-depmod.js';
+import { ModuleIndex } from '../../../src/core/index/module-index.js';
 import { LOAD_TIMEOUT_MSG, LoadQueue, type QueuePolicy } from '../../../src/core/queue.js';
 import { loadIndex } from '../../../src/sys/indexfs.js';
 import { FakeKernel, recordingLog } from '../../support/fakes.js';

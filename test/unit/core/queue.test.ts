@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { emptyConfig, parseCmdline, parseModprobeConf } from '../../../src/core/config.js';
-import { ModuleIndex } from '../../../src/core/index.js';
+import { ModuleIndex } from '../../../src/core/index/module-index.js';
 import { type LoadRequest, LoadQueue } from '../../../src/core/queue.js';
 import { loadIndex } from '../../../src/sys/indexfs.js';
 import { SyscallKernel } from '../../../src/sys/kernel.js';
@@ -142,7 +142,7 @@ describe('LoadQueue', () => {
     parseCmdline('pcspkr.from_cmdline=1', cfg);
     parseModprobeConf('options pcspkr debug=1\n', 'x.conf', cfg);
     const index = new ModuleIndex(
-      (await import('../../../src/core/build-index.js')).indexFromDepmod({
+      (await import('../../../src/core/index/from-depmod.js')).indexFromDepmod({
         dir: FIXTURE_DIR,
         alias: 'alias platform:pcspkr pcspkr\n',
         dep: 'kernel/drivers/input/misc/pcspkr.ko:\n',
@@ -159,7 +159,7 @@ describe('LoadQueue', () => {
     const cfg = emptyConfig();
     parseModprobeConf('alias my-beeper pcspkr\noptions my-beeper viaalias=1\noptions platform:pcspkr viamodalias=1\n', 'x.conf', cfg);
     const index = new ModuleIndex(
-      (await import('../../../src/core/build-index.js')).indexFromDepmod({
+      (await import('../../../src/core/index/from-depmod.js')).indexFromDepmod({
         dir: FIXTURE_DIR,
         alias: 'alias platform:pcspkr pcspkr\n',
         dep: 'kernel/pcspkr.ko: kernel/dep.ko\nkernel/dep.ko:\n',
@@ -184,7 +184,7 @@ describe('LoadQueue', () => {
   });
 
   it('loads a module with an absolute path (a depmod.d external directory) from that path', async () => {
-    const parts = (await import('../../../src/core/build-index.js')).indexFromDepmod({
+    const parts = (await import('../../../src/core/index/from-depmod.js')).indexFromDepmod({
       dir: FIXTURE_DIR,
       alias: 'alias platform:ext ext\n',
       dep: '/lib/modules/external/ext.ko:\n',
@@ -197,7 +197,7 @@ describe('LoadQueue', () => {
   });
 
   it('records a module without a file, or with a path outside the module directory, as failed', async () => {
-    const { indexFromDepmod } = await import('../../../src/core/build-index.js');
+    const { indexFromDepmod } = await import('../../../src/core/index/from-depmod.js');
     const parts = indexFromDepmod({ dir: FIXTURE_DIR, alias: 'alias dev:ghost ghost\n', dep: '' });
     const { queue, loads, kernel } = setup({ index: new ModuleIndex(parts) });
     queue.submit({ modalias: 'dev:ghost', origin: 'uevent' });
@@ -233,7 +233,7 @@ describe('the real finit_module binding', () => {
     const kernel = new SyscallKernel({ procfs: '/proc', sysfs: '/sys' });
     const dir = mkdtempSync(join(tmpdir(), 'hotplugd-mod-'));
     writeFileSync(join(dir, 'bogus.ko'), Buffer.from('not an ELF module'));
-    const parts = (await import('../../../src/core/build-index.js')).indexFromDepmod({ dir, alias: 'alias dev:bogus bogus\n', dep: 'bogus.ko:\n' });
+    const parts = (await import('../../../src/core/index/from-depmod.js')).indexFromDepmod({ dir, alias: 'alias dev:bogus bogus\n', dep: 'bogus.ko:\n' });
     const rec = recordingLog();
     const queue = new LoadQueue({ index: new ModuleIndex(parts), kernel, log: rec.log, modulesDir: dir });
     let ticks = 0;

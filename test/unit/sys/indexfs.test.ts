@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { setup } from '../../../src/commands/daemon-setup.js';
-import { encodeMeta } from '../../../src/core/meta.js';
+import { encodeMeta } from '../../../src/core/index/meta/write.js';
 import { type HotplugError } from '../../../src/errors.js';
 import { depmodParts, type IndexLocation, loadIndex } from '../../../src/sys/indexfs.js';
 import { smallDepmodDir } from '../../support/small-index.js';

@@ -3,7 +3,8 @@
  * 64-bit, either byte order). Every offset is bounds-checked: a truncated or
  * hostile file gives E_ELF, never an out-of-range read.
  */
-import { HotplugError } from '../errors.js';
+import { HotplugError } from '../../errors.js';
+import { underscores } from '../glob.js';
 
 export interface Modinfo {
   name?: string;
@@ -85,7 +86,7 @@ export function parseModinfo(section: Uint8Array): Modinfo {
     if (key === 'alias') info.aliases.push(value);
     else if (key === 'name') info.name = value;
     else if (key === 'softdep') info.softdeps.push(value);
-    else if (key === 'depends') for (const d of value.split(',')) if (d !== '') info.depends.push(d.replace(/-/g, '_'));
+    else if (key === 'depends') for (const d of value.split(',')) if (d !== '') info.depends.push(underscores(d));
   }
   return info;
 }

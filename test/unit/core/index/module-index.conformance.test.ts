@@ -4,8 +4,8 @@
  * libkmod itself: hotplugd must give the same module set for every query.
  */
 import { describe, expect, it } from 'vitest';
-import { loadIndex } from '../../../src/sys/indexfs.js';
-import { FIXTURE_DIR, fixtureLines } from '../../support/helpers.js';
+import { loadIndex } from '../../../../src/sys/indexfs.js';
+import { FIXTURE_DIR, fixtureLines } from '../../../support/helpers.js';
 
 describe('conformance with libkmod on Debian 6.1', () => {
   const index = loadIndex({ modulesDir: FIXTURE_DIR, configDirs: [], cmdline: '' });

@@ -3,6 +3,8 @@
  * modules.builtin, modules.softdep, modules.builtin.modinfo). Pure functions of
  * the files' text (read as latin1); malformed lines are skipped and reported.
  */
+import { isModuleFile, moduleNameFromPath } from '../module-file.js';
+import { underscores } from '../glob.js';
 
 export interface LineWarning {
   file: string;
@@ -20,28 +22,29 @@ export interface SoftdepSpec {
   post: string[];
 }
 
-/** `-` to `_`, as the kernel and kmod name modules. */
-export function underscores(name: string): string {
-  return name.indexOf('-') < 0 ? name : name.replace(/-/g, '_');
+/** A line's content: trimmed, or null for a blank or `#` comment line. */
+function content(text: string, start: number, end: number): string | null {
+  const line = text.slice(start, end).trim();
+  return line === '' || line.startsWith('#') ? null : line;
 }
 
-/** Module name from a path: basename without `.ko` and a compression suffix. */
-export function moduleNameFromPath(path: string): string | null {
-  const base = path.slice(path.lastIndexOf('/') + 1);
-  const m = /^(.+)\.ko(?:\.(?:gz|xz|zst))?$/.exec(base);
-  return m ? underscores(m[1]!) : null;
-}
-
-function* lines(text: string): Generator<[number, string]> {
+/**
+ * The line loop of the small depmod files (modules.builtin, modules.softdep):
+ * each content line (see `content`) with its 1-based number. modules.alias
+ * and modules.dep, the bulk of an index and on the start-up path, keep their
+ * loops inline: a callback per line there cost ~4 ms (modules.dep) of a cold
+ * index load, measured in A/B runs of the bench's load-depmod child.
+ */
+function forEachContentLine(text: string, each: (line: string, n: number) => void): void {
   let n = 0;
   let start = 0;
-  while (start <= text.length) {
+  while (start < text.length) {
     let end = text.indexOf('\n', start);
     if (end < 0) end = text.length;
     n++;
-    const line = text.slice(start, end);
-    if (line.length > 0) yield [n, line];
+    const line = content(text, start, end);
     start = end + 1;
+    if (line !== null) each(line, n);
   }
 }
 
@@ -76,9 +79,9 @@ export function forEachAlias(
         }
       }
     }
-    const line = text.slice(start, end).trim();
+    const line = content(text, start, end);
     start = end + 1;
-    if (line === '' || line.startsWith('#')) continue;
+    if (line === null) continue;
     const parts = line.split(/\s+/);
     if (parts.length !== 3 || parts[0] !== 'alias') {
       warnings.push({ file, line: n, problem: 'expected "alias PATTERN MODULE"' });
@@ -107,9 +110,9 @@ export function parseDepFile(text: string, file: string, warnings: LineWarning[]
     let end = text.indexOf('\n', start);
     if (end < 0) end = text.length;
     n++;
-    const line = text.slice(start, end).trim();
+    const line = content(text, start, end);
     start = end + 1;
-    if (line === '' || line.startsWith('#')) continue;
+    if (line === null) continue;
     const colon = line.indexOf(':');
     const path = colon < 0 ? '' : line.slice(0, colon).trim();
     const name = colon < 0 ? null : moduleNameFromPath(path);
@@ -119,7 +122,7 @@ export function parseDepFile(text: string, file: string, warnings: LineWarning[]
     }
     const rest = line.slice(colon + 1).trim();
     const deps = rest === '' ? [] : rest.split(/[ \t]+/).filter((d) => d !== ''); // kmod splits on spaces and tabs
-    if (!deps.every(isModulePath)) {
+    if (!deps.every(isModuleFile)) {
       warnings.push({ file, line: n, problem: 'a dependency is not a module path' });
       continue;
     }
@@ -128,28 +131,14 @@ export function parseDepFile(text: string, file: string, warnings: LineWarning[]
   return out;
 }
 
-/** Ends in .ko, .ko.gz, .ko.xz or .ko.zst, with a name before it (cheap check, no regex). */
-function isModulePath(p: string): boolean {
-  const slash = p.lastIndexOf('/');
-  const ko = p.lastIndexOf('.ko');
-  if (ko <= slash + 1) return false;
-  const tail = p.slice(ko);
-  return tail === '.ko' || tail === '.ko.gz' || tail === '.ko.xz' || tail === '.ko.zst';
-}
-
 /** modules.builtin: one module path per line. */
 export function parseBuiltinFile(text: string, file: string, warnings: LineWarning[]): string[] {
   const out: string[] = [];
-  for (const [n, raw] of lines(text)) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
+  forEachContentLine(text, (line, n) => {
     const name = moduleNameFromPath(line);
-    if (name === null) {
-      warnings.push({ file, line: n, problem: 'expected a module path ending in .ko' });
-      continue;
-    }
-    out.push(name);
-  }
+    if (name === null) warnings.push({ file, line: n, problem: 'expected a module path ending in .ko' });
+    else out.push(name);
+  });
   return out;
 }
 
@@ -172,18 +161,16 @@ export function parseSoftdepArgs(args: string[]): SoftdepSpec {
 
 export function parseSoftdepFile(text: string, file: string, warnings: LineWarning[]): Map<string, SoftdepSpec> {
   const out = new Map<string, SoftdepSpec>();
-  for (const [n, raw] of lines(text)) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
+  forEachContentLine(text, (line, n) => {
     const parts = line.split(/\s+/);
     const spec = parts[0] === 'softdep' && parts.length >= 3 ? parseSoftdepArgs(parts.slice(2)) : null;
     if (spec === null) {
       warnings.push({ file, line: n, problem: 'expected "softdep MODULE pre: ... post: ..."' });
-      continue;
+      return;
     }
     const name = underscores(parts[1]!);
     if (!out.has(name)) out.set(name, spec);
-  }
+  });
   return out;
 }
 

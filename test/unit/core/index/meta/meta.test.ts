@@ -4,14 +4,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
-import { depmodParts } from '../../../src/sys/indexfs.js';
-import { ModuleIndex } from '../../../src/core/index.js';
-import { appendChecksum, decodeMeta, encodeMeta } from '../../../src/core/meta.js';
-import { META_SCHEMA } from '../../../src/core/meta-schema.js';
-import { type HotplugError } from '../../../src/errors.js';
-import { FIXTURE_DIR, fixtureLines } from '../../support/helpers.js';
+import { depmodParts } from '../../../../../src/sys/indexfs.js';
+import { ModuleIndex } from '../../../../../src/core/index/module-index.js';
+import { appendChecksum, decodeMeta } from '../../../../../src/core/index/meta/read.js';
+import { encodeMeta } from '../../../../../src/core/index/meta/write.js';
+import { META_SCHEMA } from '../../../../../src/core/index/meta/schema.js';
+import { type HotplugError } from '../../../../../src/errors.js';
+import { FIXTURE_DIR, fixtureLines } from '../../../../support/helpers.js';
 
-const monogonSchema = fileURLToPath(new URL('../../fixtures/monogon/meta.proto', import.meta.url));
+const monogonSchema = fileURLToPath(new URL('../../../../fixtures/monogon/meta.proto', import.meta.url));
 const MonogonMeta = protobuf.loadSync(monogonSchema).lookupType('osbase.kmod.spec.Meta');
 
 function fixtureParts() {
@@ -28,8 +29,8 @@ function codeOf(f: () => unknown): string | undefined {
 }
 
 describe('meta.pb', () => {
-  it('carries the schema of proto/meta.proto as data (src/core/meta-schema.ts is generated from it)', () => {
-    const fromFile = protobuf.loadSync(fileURLToPath(new URL('../../../proto/meta.proto', import.meta.url))).toJSON();
+  it('carries the schema of proto/meta.proto as data (src/core/index/meta/schema.ts is generated from it)', () => {
+    const fromFile = protobuf.loadSync(fileURLToPath(new URL('../../../../../proto/meta.proto', import.meta.url))).toJSON();
     expect(JSON.parse(JSON.stringify(META_SCHEMA))).toEqual(JSON.parse(JSON.stringify(fromFile)));
   });
 
@@ -55,7 +56,7 @@ describe('meta.pb', () => {
 
   it('answers the same from the compiled matchers as from the radix trees alone', async () => {
     const bytes = await encodeMeta(fixtureParts());
-    const Ours = protobuf.loadSync(fileURLToPath(new URL('../../../proto/meta.proto', import.meta.url))).lookupType('hotplugd.meta.Meta');
+    const Ours = protobuf.loadSync(fileURLToPath(new URL('../../../../../proto/meta.proto', import.meta.url))).lookupType('hotplugd.meta.Meta');
     const msg = Ours.decode(bytes) as unknown as Record<string, unknown>;
     delete msg.compiledDeviceMatches;
     delete msg.compiledBuiltinDeviceMatches;

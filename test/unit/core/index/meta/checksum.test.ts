@@ -4,11 +4,12 @@
  * silently answers differently.
  */
 import { describe, expect, it } from 'vitest';
-import { ModuleIndex } from '../../../src/core/index.js';
-import { decodeMeta, encodeMeta } from '../../../src/core/meta.js';
-import { HotplugError } from '../../../src/errors.js';
-import { depmodParts } from '../../../src/sys/indexfs.js';
-import { smallDepmodDir } from '../../support/small-index.js';
+import { ModuleIndex } from '../../../../../src/core/index/module-index.js';
+import { decodeMeta } from '../../../../../src/core/index/meta/read.js';
+import { encodeMeta } from '../../../../../src/core/index/meta/write.js';
+import { HotplugError } from '../../../../../src/errors.js';
+import { depmodParts } from '../../../../../src/sys/indexfs.js';
+import { smallDepmodDir } from '../../../../support/small-index.js';
 
 /** Everything an index answers that a flipped bit could change. */
 function fingerprint(index: ModuleIndex, queries: readonly string[]): string {

@@ -1,7 +1,7 @@
 /**
  * proto/meta.proto as protobufjs JSON: the schema as data, so the encoder needs
  * no file at run time (and a bundle carries it). Generated from the .proto;
- * test/meta.test.ts checks the two are the same.
+ * test/unit/core/index/meta/schema.test.ts checks the two are the same.
  */
 export const META_SCHEMA = {
   "nested": {

@@ -1,0 +1,144 @@
+/**
+ * Reading meta.pb (Monogon-compatible; schema: proto/meta.proto) into index
+ * parts, with the small wire reader (wire.ts), not protobufjs. A decoded index
+ * answers exactly like the one it was written from: the radix trees
+ * (radix.ts) or, when present on a little-endian machine, the compiled
+ * matchers (compiled.ts) become the alias matchers; the module list passes the
+ * assembler's checks (paths, dependency range, no cycle). The checksum
+ * (checksum.ts) is verified before anything is parsed. Anything malformed is
+ * a HotplugError (E_INDEX_CORRUPT, E_INDEX_DEP_RANGE, E_PATH_ESCAPE,
+ * E_INDEX_DEP_CYCLE).
+ */
+import { endianness } from 'node:os';
+import { HotplugError } from '../../../errors.js';
+import { ClassTable } from '../../glob.js';
+import { TrieBuilder } from '../../match/index.js';
+import { checkDecodedModules } from '../assemble.js';
+import { checkNoCycles } from '../module-path.js';
+import { type SoftdepSpec } from '../depmod.js';
+import { type CompiledAliases, type IndexParts, type ModuleRecord } from '../module-index.js';
+import { verifyChecksum } from './checksum.js';
+import { type CompiledMatcherRead, internByteClasses, matcherFromCompiled, readCompiled } from './compiled.js';
+import { MetaField, ModuleField, SoftdepField, WIRE_LEN } from './fields.js';
+import { RadixReader } from './radix.js';
+import { corrupt, Wire } from './wire.js';
+
+export { appendChecksum } from './checksum.js';
+
+const META_FIELDS: ReadonlySet<number> = new Set(Object.values(MetaField));
+
+interface ModuleRead {
+  name: string;
+  path: string;
+  depends: number[];
+}
+
+/** A Module message ending at `end`. */
+function readModule(r: Wire, end: number): ModuleRead {
+  const m: ModuleRead = { name: '', path: '', depends: [] };
+  while (r.pos < end) {
+    r.next();
+    if (r.field === ModuleField.name) m.name = r.stringField('Module.name');
+    else if (r.field === ModuleField.path) m.path = r.stringField('Module.path');
+    else if (r.field === ModuleField.depends) r.uint32sField(m.depends);
+    else r.skipField();
+  }
+  return m;
+}
+
+/** A Softdep message ending at `end`. */
+function readSoftdep(r: Wire, end: number): { module: string; pre: string[]; post: string[] } {
+  const s = { module: '', pre: [] as string[], post: [] as string[] };
+  while (r.pos < end) {
+    r.next();
+    if (r.field === SoftdepField.module) s.module = r.stringField('Softdep.module');
+    else if (r.field === SoftdepField.pre) s.pre.push(r.stringField('Softdep.pre'));
+    else if (r.field === SoftdepField.post) s.post.push(r.stringField('Softdep.post'));
+    else r.skipField();
+  }
+  return s;
+}
+
+/** Decode meta.pb bytes into index parts; throws HotplugError on anything malformed. */
+export function decodeMeta(bytes: Uint8Array, source: string): IndexParts & { kernelRelease: string } {
+  const classes = new ClassTable();
+  const r = new Wire(bytes, source);
+  const radix = new RadixReader(r, classes);
+  const list: ModuleRead[] = [];
+  const trees: { field: number; pos: number; len: number }[] = [];
+  const softdeps = new Map<string, SoftdepSpec>();
+  let kernelRelease = '';
+  let modules: ModuleRecord[];
+  let compiledAliases: CompiledAliases | undefined;
+  let compiledBuiltin: CompiledAliases | undefined;
+  const builders = new Map<number, TrieBuilder>();
+  const compiled = new Map<number, CompiledMatcherRead>();
+  const classBytes: Uint8Array[] = [];
+  try {
+    const checksumAt = verifyChecksum(bytes, source);
+    while (r.pos < r.len) {
+      const tagAt = r.pos;
+      r.next();
+      const f = r.field;
+      if (f === MetaField.checksum) {
+        // Only the verified one, where it was found: anything else is damage.
+        if (tagAt !== checksumAt) throw corrupt(source, 'a checksum field that is not the last 35 bytes of the file');
+        r.pos = r.len;
+        continue;
+      }
+      if (!META_FIELDS.has(f)) {
+        r.skipField();
+        continue;
+      }
+      r.expect(WIRE_LEN, `Meta field ${f}`);
+      if (f === MetaField.kernelRelease) kernelRelease = r.string();
+      else if (f === MetaField.byteClasses) classBytes.push(r.bytes());
+      else {
+        const len = r.length();
+        const end = r.pos + len;
+        if (f === MetaField.compiledDeviceMatches || f === MetaField.compiledBuiltinDeviceMatches) compiled.set(f, readCompiled(r, end));
+        else if (f === MetaField.modules) list.push(readModule(r, end));
+        else if (f === MetaField.softdeps) {
+          const s = readSoftdep(r, end);
+          if (s.module !== '') softdeps.set(s.module, { pre: s.pre, post: s.post });
+        } else trees.push({ field: f, pos: r.pos, len });
+        r.pos = end;
+      }
+    }
+    modules = checkDecodedModules(list, source);
+    // Compiled matchers make the radix trees redundant (this byte order only).
+    const useCompiled = compiled.has(MetaField.compiledDeviceMatches) && endianness() === 'LE';
+    for (const t of useCompiled ? [] : trees) {
+      const builder = new TrieBuilder(t.len >> 2);
+      radix.radix(t.pos, t.pos + t.len, builder, 0, 0, modules.length);
+      builders.set(t.field, builder);
+    }
+    if (useCompiled) internByteClasses(classBytes, classes, source);
+    const fromCompiled = (field: number, maxStates: number): CompiledAliases | undefined => {
+      const c = compiled.get(field);
+      return !useCompiled || c === undefined ? undefined : matcherFromCompiled(c, classes, modules.length, maxStates, source);
+    };
+    compiledAliases = fromCompiled(MetaField.compiledDeviceMatches, 8192);
+    compiledBuiltin = fromCompiled(MetaField.compiledBuiltinDeviceMatches, 256);
+  } catch (e) {
+    if (e instanceof HotplugError) throw e;
+    throw corrupt(source, `not a valid meta.pb (${(e as Error).message})`, e);
+  }
+  checkNoCycles(modules, source);
+  const finish = (field: number, maxStates: number): CompiledAliases => {
+    const b = builders.get(field) ?? new TrieBuilder(16);
+    const matcher = b.finish(classes, maxStates);
+    return { matcher, count: matcher.patternCount() };
+  };
+  return {
+    modules,
+    aliases: compiledAliases ?? finish(MetaField.moduleDeviceMatches, 8192),
+    builtinAliases: compiledBuiltin ?? finish(MetaField.builtinDeviceMatches, 256),
+    classes,
+    softdeps,
+    warnings: [],
+    source,
+    kind: 'meta.pb',
+    kernelRelease,
+  };
+}
