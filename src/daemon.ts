@@ -19,58 +19,28 @@
  *   daemon must not keep feeding the watchdog.
  */
 import { type ModuleIndex } from './core/index/module-index.js';
-import { type Kernel } from './core/kernel.js';
-import { type Log, LoadQueue, type QueuePolicy } from './core/queue.js';
-import { parseUevent, SeqnumTracker } from './core/uevent.js';
-import { RejectLog, Serial, SettleTracker } from './daemon-state.js';
+import { LoadQueue } from './core/queue.js';
+import { type DaemonDeps } from './daemon-deps.js';
+import { Serial, SettleTracker } from './daemon-state.js';
+import { StartupClock } from './startup-clock.js';
+import { UeventIntake } from './uevent-intake.js';
 import { HotplugError } from './errors.js';
 import { type ColdplugEntry, type ColdplugResult } from './sys/coldplug.js';
 import { type UeventSource } from './sys/netlink.js';
-import { type Notifier } from './sys/notify.js';
-
-export interface DaemonDeps {
-  log: Log;
-  /** Reads the index; called at start and at every reload (the source is chosen each time). */
-  loadIndex: () => ModuleIndex;
-  kernel: Kernel;
-  /** Opens and binds the uevent socket (before the walk: no event can fall between). */
-  openSource: () => UeventSource;
-  /**
-   * Walks /sys; each device found is passed to onEntry as soon as it is read.
-   * When `signal` aborts, the walk should stop early (the daemon stops waiting
-   * for it at once either way).
-   */
-  walk: (onEntry: (e: ColdplugEntry) => void, signal: AbortSignal) => Promise<ColdplugResult>;
-  /** /sys/kernel/uevent_seqnum, or undefined when unreadable. */
-  readKernelSeqnum: () => bigint | undefined;
-  notifier: Notifier;
-  modulesDir: string;
-  /** $WATCHDOG_USEC: send WATCHDOG=1 at half this period. */
-  watchdogUsec?: number | undefined;
-  /** Minimum time between two resync walks. */
-  resyncIntervalMs?: number;
-  /** How often to compare the last SEQNUM seen with the kernel's (and check the socket still works). */
-  quietCheckMs?: number;
-  /** Least time between two `settled` records that report no change. */
-  settleIntervalMs?: number;
-  /** Do not walk at start (an initramfs already did); resyncs still walk. */
-  skipColdplug?: boolean;
-  /** Install-command runner and policy, load timeout (commands/daemon-setup.ts queuePolicy). */
-  queue?: QueuePolicy;
-}
 
 type Phase = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
 type WalkWhy = 'start' | 'resync' | 'reload';
 
 const ABORTED: unique symbol = Symbol('aborted');
 
+export type { DaemonDeps } from './daemon-deps.js';
+
 export class Daemon {
   private q: LoadQueue | undefined;
   private idx: ModuleIndex | undefined;
   private source: UeventSource | undefined;
   private phase: Phase = 'new';
-  private readonly tracker = new SeqnumTracker();
-  private readonly rejects: RejectLog;
+  private readonly intake: UeventIntake;
   private readonly settle: SettleTracker;
   private readonly abort = new AbortController();
   private readonly aborted: Promise<typeof ABORTED>;
@@ -81,22 +51,26 @@ export class Daemon {
   private readonly reloads: Serial<boolean>;
   private lastResync = -Infinity;
   private resyncTimer: NodeJS.Timeout | undefined;
-  /** Kernel seqnum seen at the previous quiet check, when ours was behind it. */
-  private checkpoint: bigint | undefined;
   private readonly startedAt = performance.now();
   private fatalResolve!: (e: HotplugError) => void;
   /** Resolves when the daemon cannot go on (its uevent socket stopped working); the caller exits non-zero. */
   readonly fatal: Promise<HotplugError>;
-  /** Start-up phases, ms since the process started (see startupPhases()). */
-  private readonly phases: Record<string, number> = {};
+  /** Where start-up time went, for the first settled record. */
+  private readonly clock = new StartupClock();
   private startupReported = false;
-  /** Time spent inside Kernel.load, for the first settled record. */
-  private readonly loads = { count: 0, totalMs: 0, maxMs: 0, maxModule: '' };
   /** Counters for the settled record and tests. */
   readonly stats = { events: 0, adds: 0, rejected: 0, lost: 0n, resyncs: 0, coldplugs: 0, reloads: 0 };
 
   constructor(private readonly deps: DaemonDeps) {
-    this.rejects = new RejectLog(deps.log);
+    this.intake = new UeventIntake(
+      deps.log,
+      this.stats,
+      (ev) => {
+        this.settle.touch();
+        this.queue.submit({ modalias: ev.modalias, devpath: ev.devpath, seqnum: ev.seqnum, origin: 'uevent' });
+      },
+      (count, reason) => this.lost(count, reason),
+    );
     this.settle = new SettleTracker(
       () => this.writeSettled(),
       () => this.q !== undefined && !this.q.busy && !this.walks.running,
@@ -106,50 +80,6 @@ export class Daemon {
     this.walks = new Serial(() => this.walkOnce());
     this.reloads = new Serial(() => this.reloadOnce());
     this.fatal = new Promise((resolve) => (this.fatalResolve = resolve));
-  }
-
-  private mark(phase: string): void {
-    this.phases[phase] ??= Math.round(performance.now() * 10) / 10;
-  }
-
-  /** The kernel seam, timed: first load started, time inside loads, longest load. */
-  private timedKernel(): Kernel {
-    const kernel = this.deps.kernel;
-    const timed = Object.create(kernel) as Kernel;
-    timed.load = async (req) => {
-      this.mark('firstLoadStarted');
-      const t0 = performance.now();
-      try {
-        return await kernel.load(req);
-      } finally {
-        const ms = performance.now() - t0;
-        this.loads.count++;
-        this.loads.totalMs += ms;
-        if (ms > this.loads.maxMs) {
-          this.loads.maxMs = ms;
-          this.loads.maxModule = req.name;
-        }
-      }
-    };
-    return timed;
-  }
-
-  /**
-   * Where start-up time went, as ms since the process started: runtime ready
-   * (cli.ts's first line: performance mark "hotplugd:entry"), imports done
-   * ("hotplugd:imports"), socket bound, index ready, walk done, first load
-   * started, settled.
-   */
-  private startupPhases(): Record<string, number> {
-    const at = (name: string): number | undefined => performance.getEntriesByName(name, 'mark')[0]?.startTime;
-    const runtimeReady = at('hotplugd:entry');
-    const importsDone = at('hotplugd:imports');
-    const round = (n: number): number => Math.round(n * 10) / 10;
-    return {
-      ...(runtimeReady !== undefined ? { runtimeReady: round(runtimeReady) } : {}),
-      ...(importsDone !== undefined ? { importsDone: round(importsDone) } : {}),
-      ...this.phases,
-    };
   }
 
   /** The load queue (exists once start() has loaded the index). */
@@ -190,8 +120,8 @@ export class Daemon {
     const { log } = this.deps;
     const source = this.deps.openSource();
     this.source = source;
-    this.mark('socketBound');
-    this.tracker.reset(this.deps.readKernelSeqnum());
+    this.clock.mark('socketBound');
+    this.intake.reset(this.deps.readKernelSeqnum());
     // The first walk starts before the index loads; devices it finds are
     // queued as they come (the queue exists by the time any walk callback can
     // run: nothing below yields before creating it).
@@ -199,8 +129,8 @@ export class Daemon {
     walking?.catch(() => undefined); // awaited below; settled here so a failed index load leaves no unhandled rejection
     const index = this.deps.loadIndex();
     this.idx = index;
-    this.mark('indexReady');
-    this.q = new LoadQueue({ index, kernel: this.timedKernel(), log, modulesDir: this.deps.modulesDir, ...this.deps.queue });
+    this.clock.mark('indexReady');
+    this.q = new LoadQueue({ index, kernel: this.clock.timed(this.deps.kernel), log, modulesDir: this.deps.modulesDir, ...this.deps.queue });
     this.q.onIdle = () => this.drained();
     log.info({ ...source.info, kernel: this.deps.kernel.kind, index: index.source, ...index.stats() }, 'listening');
     for (const p of source.info.problems) log.warn({ problem: p }, 'uevent socket');
@@ -223,27 +153,7 @@ export class Daemon {
   }
 
   private onMessage(msg: Buffer, port: number): void {
-    if (this.stopping) return;
-    this.stats.events++;
-    if (port !== 0) {
-      this.stats.rejected++;
-      this.rejects.add('sender is not the kernel', port);
-      return;
-    }
-    const r = parseUevent(msg);
-    if (!r.ok) {
-      this.stats.rejected++;
-      this.rejects.add(r.reason, port);
-      return;
-    }
-    const ev = r.event;
-    const gap = this.tracker.see(ev.seqnum!);
-    if (gap > 0n) this.lost(gap, 'seqnum gap');
-    if (ev.action === 'add' && ev.modalias !== undefined && ev.modalias !== '') {
-      this.stats.adds++;
-      this.settle.touch();
-      this.queue.submit({ modalias: ev.modalias, devpath: ev.devpath, seqnum: ev.seqnum, origin: 'uevent' });
-    }
+    if (!this.stopping) this.intake.message(msg, port);
   }
 
   private onSourceError(err: Error): void {
@@ -262,17 +172,10 @@ export class Daemon {
     this.fatalResolve(e);
   }
 
-  /** A quiet socket whose last SEQNUM stays behind the kernel's lost the tail of a burst. */
+  /** Every quietCheckMs: the socket still works, and a quiet one is not behind the kernel. */
   private quietCheck(): void {
     this.checkSource();
-    const k = this.deps.readKernelSeqnum();
-    if (k === undefined) return;
-    const latest = this.tracker.latest ?? 0n;
-    if (this.checkpoint !== undefined && latest < this.checkpoint) {
-      this.lost(this.checkpoint - latest, 'behind /sys/kernel/uevent_seqnum');
-      this.tracker.reset(k);
-    }
-    this.checkpoint = k > latest ? k : undefined;
+    this.intake.quietCheck(this.deps.readKernelSeqnum());
   }
 
   private lost(count: bigint, reason: string): void {
@@ -322,7 +225,7 @@ export class Daemon {
     }
     if (r === ABORTED || this.stopping) return;
     this.stats.coldplugs++;
-    if (why === 'start') this.mark('walkDone');
+    if (why === 'start') this.clock.mark('walkDone');
     for (const e of r.errors.slice(0, 5)) log.warn({ path: e.path, code: e.code }, 'coldplug: unreadable entry skipped');
     log.info({ why, devices: r.devices, modaliases: r.entries.length, distinct: seen.size, unreadable: r.errors.length, ms: r.ms }, 'coldplug');
     // The queue may have drained during the walk: check once the walk is over.
@@ -341,13 +244,8 @@ export class Daemon {
     if (!this.startupReported) {
       // The first settled record after start says where the start-up time went.
       this.startupReported = true;
-      this.mark('settled');
-      const l = this.loads;
-      startup = {
-        phases: this.startupPhases(),
-        indexSource: this.idx!.source,
-        loadMs: { count: l.count, total: Math.round(l.totalMs), max: Math.round(l.maxMs * 10) / 10, ...(l.maxModule !== '' ? { maxModule: l.maxModule } : {}) },
-      };
+      this.clock.mark('settled');
+      startup = { ...this.clock.report(), indexSource: this.idx!.source };
     }
     this.deps.log.info(
       {
