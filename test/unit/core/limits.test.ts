@@ -17,6 +17,7 @@ import { decodeMeta } from '../../../src/core/index/meta/read.js';
 import { encodeMeta } from '../../../src/core/index/meta/write.js';
 import { loadOrder, type PlanStep, type StepRole } from '../../../src/core/plan.js';
 import { depmodParts } from '../../../src/sys/indexfs.js';
+import { buildElf } from '../../support/elf.js';
 import { FIXTURE_DIR, glibcFnmatch, randomString, rng } from '../../support/helpers.js';
 
 /** Growth of this process's peak RSS while f runs, in MB (ru_maxrss is in KiB). */
@@ -229,27 +230,10 @@ describe('ELF section lookup', () => {
     // Each header's name was read up to its NUL: sections x table size bytes.
     const shnum = 0xffff;
     const junk = 1 << 20;
-    const shoff = 64;
-    const strOff = shoff + shnum * 64;
     const strtab = Buffer.concat([Buffer.alloc(junk, 'x'), Buffer.from('.modinfo\0')]);
     const modinfo = Buffer.from('name=m\0alias=usb:v1234p*\0');
-    const elf = Buffer.alloc(strOff + strtab.length + modinfo.length);
-    elf.set([0x7f, 0x45, 0x4c, 0x46, 2, 1]);
-    elf.writeBigUInt64LE(BigInt(shoff), 0x28);
-    elf.writeUInt16LE(64, 0x3a);
-    elf.writeUInt16LE(shnum, 0x3c);
-    elf.writeUInt16LE(0, 0x3e); // section 0 is the string table
-    const header = (i: number, name: number, offset: number, size: number): void => {
-      const h = shoff + i * 64;
-      elf.writeUInt32LE(name, h);
-      elf.writeBigUInt64LE(BigInt(offset), h + 24);
-      elf.writeBigUInt64LE(BigInt(size), h + 32);
-    };
-    header(0, 0, strOff, strtab.length);
-    for (let i = 1; i < shnum - 1; i++) header(i, 0, 0, 0);
-    header(shnum - 1, junk, strOff + strtab.length, modinfo.length);
-    strtab.copy(elf, strOff);
-    modinfo.copy(elf, strOff + strtab.length);
+    const empty = Array.from({ length: shnum - 2 }, () => ({ name: 0 }));
+    const elf = buildElf(strtab, [...empty, { name: junk, data: modinfo }]);
     expect(readModinfo(elf, 'many-sections.ko')).toEqual({ name: 'm', aliases: ['usb:v1234p*'], depends: [], softdeps: [] });
   });
 });

@@ -10,30 +10,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { indexFromDepmod } from '../../../src/core/index/from-depmod.js';
 import { type IndexParts } from '../../../src/core/index/module-index.js';
 import { scanModuleTree } from '../../../src/sys/modtree.js';
+import { buildElf } from '../../support/elf.js';
 
 /** A 64-bit little-endian ELF object whose only sections are a string table and .modinfo. */
 function elfWithModinfo(records: string[]): Buffer {
-  const strtab = Buffer.from('\0.modinfo\0');
-  const modinfo = Buffer.from(records.map((r) => `${r}\0`).join(''));
-  const shoff = 64;
-  const dataOff = shoff + 2 * 64;
-  const elf = Buffer.alloc(dataOff + strtab.length + modinfo.length);
-  elf.set([0x7f, 0x45, 0x4c, 0x46, 2, 1]);
-  elf.writeBigUInt64LE(BigInt(shoff), 0x28);
-  elf.writeUInt16LE(64, 0x3a);
-  elf.writeUInt16LE(2, 0x3c);
-  elf.writeUInt16LE(0, 0x3e); // section 0 is the string table
-  const header = (i: number, name: number, offset: number, size: number): void => {
-    const h = shoff + i * 64;
-    elf.writeUInt32LE(name, h);
-    elf.writeBigUInt64LE(BigInt(offset), h + 24);
-    elf.writeBigUInt64LE(BigInt(size), h + 32);
-  };
-  header(0, 0, dataOff, strtab.length);
-  header(1, 1, dataOff + strtab.length, modinfo.length);
-  strtab.copy(elf, dataOff);
-  modinfo.copy(elf, dataOff + strtab.length);
-  return elf;
+  return buildElf(Buffer.from('\0.modinfo\0'), [{ name: 1, data: Buffer.from(records.map((r) => `${r}\0`).join('')) }]);
 }
 
 const dirs: string[] = [];
