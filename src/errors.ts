@@ -53,3 +53,10 @@ export function printable(text: string): string {
   // eslint-disable-next-line no-control-regex
   return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
+
+/** A size cap for messages: 65536 → "64 KiB", 268435456 → "256 MiB". */
+export function capText(cap: number): string {
+  if (cap % (1024 * 1024) === 0) return `${cap / 1024 / 1024} MiB`;
+  if (cap % 1024 === 0) return `${cap / 1024} KiB`;
+  return `${cap} bytes`;
+}

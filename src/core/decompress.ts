@@ -11,7 +11,7 @@
 import * as zlib from 'node:zlib';
 import { promisify } from 'node:util';
 import { Decompress as ZstdStream } from 'fzstd';
-import { HotplugError } from '../errors.js';
+import { capText, HotplugError } from '../errors.js';
 import { type Compression } from './module-file.js';
 
 export { type Compression, compressionOf } from './module-file.js';
@@ -79,11 +79,6 @@ export async function decompress(buf: Uint8Array, kind: Compression, file: strin
 
 function bomb(file: string, kind: Compression, cap: number, what = 'decompresses to'): HotplugError {
   return new HotplugError('E_DECOMPRESS', `${kind} data ${what} more than the ${capText(cap)} cap: refused`, { file });
-}
-
-/** 268435456 → "256 MiB" (for messages). */
-function capText(cap: number): string {
-  return cap % (1024 * 1024) === 0 ? `${cap / 1024 / 1024} MiB` : `${cap} bytes`;
 }
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));

@@ -16,7 +16,7 @@
  */
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { HotplugError } from '../errors.js';
+import { capText, HotplugError } from '../errors.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -66,13 +66,6 @@ function notRegular(file: string, st: Stats): HotplugError {
 
 function tooLarge(file: string, cap: number): HotplugError {
   return new HotplugError('E_TOO_LARGE', `larger than the ${capText(cap)} cap: refused`, { file });
-}
-
-/** 65536 → "64 KiB" (for messages). */
-export function capText(cap: number): string {
-  if (cap % MiB === 0) return `${cap / MiB} MiB`;
-  if (cap % KiB === 0) return `${cap / KiB} KiB`;
-  return `${cap} bytes`;
 }
 
 export interface ReadOptions {
