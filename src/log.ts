@@ -6,6 +6,10 @@
  * - a terminal (`--log-format auto`, the default, or `pretty`): one line per
  *   record, coloured on a terminal;
  * - anything else: JSON lines.
+ *
+ * Every record is also offered, as its JSON line, to a RecordTap: the live
+ * consumers inside the daemon (control-socket monitors, metrics, the `why`
+ * history) read the same records the log has, nothing else.
  */
 import { fstatSync } from 'node:fs';
 import { pino, type Logger } from 'pino';
@@ -25,12 +29,46 @@ export function isJournalStream(fd: number, journalStream: string | undefined = 
   }
 }
 
-/** A pino destination that rewrites each JSON line before it reaches `out`. */
-function rewriting(out: NodeJS.WritableStream, rewrite: (line: string) => string): pino.DestinationStream {
+/** A record consumer: gets each record's JSON line (no newline), synchronously, as it is written. */
+export type RecordListener = (line: string) => void;
+
+/**
+ * Fan-out of the log's records to live consumers. A listener must be quick
+ * and must not throw (one that throws is removed, so a broken consumer
+ * cannot silence the log or the others).
+ */
+export class RecordTap {
+  private readonly listeners = new Set<RecordListener>();
+
+  /** Start receiving records; call the returned function to stop. */
+  subscribe(listener: RecordListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  get size(): number {
+    return this.listeners.size;
+  }
+
+  publish(line: string): void {
+    for (const l of this.listeners) {
+      try {
+        l(line);
+      } catch {
+        this.listeners.delete(l);
+      }
+    }
+  }
+}
+
+/** A pino destination that hands each JSON line to the tap and writes `rewrite(line)` to `out`. */
+function rewriting(out: NodeJS.WritableStream, rewrite: ((line: string) => string) | undefined, tap: RecordTap | undefined): pino.DestinationStream {
   return {
     write(chunk: string): void {
       // pino writes one record per call, ending in a newline.
-      out.write(`${rewrite(chunk.endsWith('\n') ? chunk.slice(0, -1) : chunk)}\n`);
+      const line = chunk.endsWith('\n') ? chunk.slice(0, -1) : chunk;
+      if (tap !== undefined && tap.size > 0) tap.publish(line);
+      out.write(rewrite === undefined ? chunk : `${rewrite(line)}\n`);
     },
   };
 }
@@ -43,14 +81,15 @@ function parseRecord(line: string): Record<string, unknown> {
   }
 }
 
-export function createLogger(opts: { format: LogFormat; level?: string; stream?: NodeJS.WritableStream; journal?: boolean }): Logger {
+export function createLogger(opts: { format: LogFormat; level?: string; stream?: NodeJS.WritableStream; journal?: boolean; tap?: RecordTap }): Logger {
   const stream = opts.stream ?? process.stdout;
   const tty = (stream as { isTTY?: boolean }).isTTY === true;
   const journal = opts.journal ?? (stream === process.stdout && isJournalStream(1));
   const base = { level: opts.level ?? 'info', base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };
   if (opts.format === 'pretty' || (opts.format === 'auto' && tty && !journal)) {
-    return pino(base, rewriting(stream, (line) => humanLine(parseRecord(line), tty)));
+    return pino(base, rewriting(stream, (line) => humanLine(parseRecord(line), tty), opts.tap));
   }
-  if (journal) return pino(base, rewriting(stream, journalLine));
+  if (journal) return pino(base, rewriting(stream, journalLine, opts.tap));
+  if (opts.tap !== undefined) return pino(base, rewriting(stream, undefined, opts.tap));
   return pino(base, stream as pino.DestinationStream);
 }

@@ -8,7 +8,7 @@ import { type Logger } from 'pino';
 import { type Kernel } from '../core/kernel.js';
 import { MAX_JOBS, type QueuePolicy } from '../core/queue.js';
 import { HotplugError } from '../errors.js';
-import { createLogger, type LogFormat } from '../log.js';
+import { createLogger, type LogFormat, RecordTap } from '../log.js';
 import { type IndexLocation } from '../sys/indexfs.js';
 import { readBoundedSync, SYSFS_ATTR_MAX } from '../sys/readfile.js';
 import { ShellCommandRunner } from '../sys/install.js';
@@ -63,6 +63,8 @@ export interface Setup {
   location: IndexLocation;
   kernel: Kernel;
   log: Logger;
+  /** Every record the log writes, for live consumers (monitor, metrics, why). */
+  tap: RecordTap;
   /** Set when auto mode fell back to dry-run. */
   fallback: string | undefined;
 }
@@ -78,7 +80,8 @@ export function setup(values: FlagValues<typeof SYSTEM_FLAGS & typeof INDEX_FLAG
   const mode = oneOf(values.mode, ['auto', 'load', 'dry-run'] as const, '--mode', defaultMode);
   const format: LogFormat = oneOf(values['log-format'], ['json', 'pretty', 'auto'] as const, '--log-format', 'auto');
   const level = oneOf(values['log-level'], ['trace', 'debug', 'info', 'warn', 'error'] as const, '--log-level', 'info');
-  const log = createLogger({ format, level, ...(stream ? { stream } : {}) });
+  const tap = new RecordTap();
+  const log = createLogger({ format, level, tap, ...(stream ? { stream } : {}) });
   let kernel: Kernel;
   let fallback: string | undefined;
   if (mode === 'dry-run') {
@@ -92,7 +95,7 @@ export function setup(values: FlagValues<typeof SYSTEM_FLAGS & typeof INDEX_FLAG
       fallback = reason;
     }
   }
-  return { paths, location: indexLocation(values), kernel, log, fallback };
+  return { paths, location: indexLocation(values), kernel, log, tap, fallback };
 }
 
 /** Seconds (a positive decimal, at most a day) -> milliseconds. */

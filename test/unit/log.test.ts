@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger, isJournalStream } from '../../src/log.js';
+import { createLogger, isJournalStream, RecordTap } from '../../src/log.js';
 import { humanLine, journalLine } from '../../src/log-format.js';
 
 function sink(): { stream: Writable; lines: string[] } {
@@ -73,5 +73,26 @@ describe('terminal lines', () => {
     const s = sink();
     createLogger({ format: 'auto', stream: s.stream, journal: false }).info({ result: 'loaded', module: 'x' }, 'module');
     expect(JSON.parse(s.lines[0]!)).toMatchObject({ msg: 'module', result: 'loaded', module: 'x' });
+  });
+
+  it('hands every record to the tap as its JSON line, whatever the output format, and drops a listener that throws', () => {
+    for (const format of ['json', 'pretty'] as const) {
+      const s = sink();
+      const tap = new RecordTap();
+      const seen: string[] = [];
+      const stop = tap.subscribe((line) => seen.push(line));
+      tap.subscribe(() => {
+        throw new Error('broken consumer');
+      });
+      const log = createLogger({ format, stream: s.stream, journal: false, tap });
+      log.info({ result: 'loaded', module: 'x' }, 'module');
+      log.warn({ reason: 'y' }, 'uevent rejected');
+      stop();
+      log.info({ module: 'z' }, 'module');
+      expect(seen.map((l) => (JSON.parse(l) as { msg: string }).msg)).toEqual(['module', 'uevent rejected']);
+      expect(JSON.parse(seen[0]!)).toMatchObject({ result: 'loaded', module: 'x' });
+      expect(s.lines).toHaveLength(3);
+      expect(tap.size).toBe(0);
+    }
   });
 });
