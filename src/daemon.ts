@@ -8,9 +8,9 @@
  *   it closes what it opened, aborts the walk and rejects (the caller exits
  *   111); READY=1 is sent only after a successful start and never after
  *   STOPPING=1;
- * - one walk at a time (start, resync, reload share one Serial and so one fd
- *   budget: the walk's own concurrency bound); walk requests that arrive
- *   during a walk merge into one more;
+ * - one walk at a time (start, resync, reload share one Serial; a walk holds
+ *   one descriptor at a time); walk requests that arrive during a walk merge
+ *   into one more;
  * - one reload at a time; SIGHUPs during a reload merge into one more; a
  *   reload chooses the index source again (DaemonDeps.loadIndex does), and a
  *   failed reload keeps the old index and says why;

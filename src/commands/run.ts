@@ -111,15 +111,13 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
       }
     },
     walk: (onEntry, signal) =>
-      walkSysfs(
-        s.paths.sysfs,
-        (e) => {
+      walkSysfs(s.paths.sysfs, {
+        onEntry: (e) => {
           if (values.demo) hint = betterHint(hint, e);
           onEntry(e);
         },
-        undefined,
         signal,
-      ),
+      }),
     readKernelSeqnum: () => readKernelSeqnum(s.paths.sysfs),
     notifier: new SdNotifier(),
     modulesDir: s.location.modulesDir,

@@ -83,11 +83,15 @@ function firstSize(st: Stats, cap: number): number {
  * the caller closes it. Throws E_INPUT for anything but a regular file.
  */
 export function openRegularSync(file: string, opts: ReadOptions = {}): number {
+  return openRegularStatSync(file, opts).fd;
+}
+
+function openRegularStatSync(file: string, opts: ReadOptions): { fd: number; st: Stats } {
   const fd = openSync(file, openFlags(opts.noFollow ?? false));
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) throw notRegular(file, st);
-    return fd;
+    return { fd, st };
   } catch (e) {
     closeSync(fd);
     throw e;
@@ -134,9 +138,9 @@ class Bounded {
 
 /** Read all of regular file `file`, at most `cap` bytes (else E_TOO_LARGE). For start-up: blocks the thread. */
 export function readBoundedSync(file: string, cap: number, opts: ReadOptions = {}): Buffer {
-  const fd = openRegularSync(file, opts);
+  const { fd, st } = openRegularStatSync(file, opts);
   try {
-    const b = new Bounded(file, cap, fstatSync(fd));
+    const b = new Bounded(file, cap, st);
     for (;;) {
       const r = b.room();
       if (!b.took(readSync(fd, r.buf, r.offset, r.length, null))) return b.result();

@@ -138,6 +138,20 @@ describe('the /sys walk', () => {
     expect(r.aborted).toBe(false);
   });
 
+  it('hands out no device before the caller has returned to the event loop, then all of them in slices', async () => {
+    const { root } = fakeSysfs();
+    for (let i = 0; i < 300; i++) {
+      mkdirSync(join(root, `devices/d${i}`));
+      writeFileSync(join(root, `devices/d${i}/uevent`), `MODALIAS=fake:d${i}\n`);
+    }
+    const seen: string[] = [];
+    const walking = walkSysfs(root, { onEntry: (e) => seen.push(e.modalias), sliceMs: 0 });
+    expect(seen).toEqual([]); // the daemon builds its queue after starting the walk
+    const r = await walking;
+    expect(seen).toHaveLength(300);
+    expect(r.entries.map((e) => e.modalias)).toEqual(seen);
+  });
+
   it('stops when its signal is aborted and resolves with part of the tree', async () => {
     const { root } = fakeSysfs();
     // 40 levels of 25 devices each: 1,000 devices.
@@ -155,21 +169,19 @@ describe('the /sys walk', () => {
 
     const ctl = new AbortController();
     let seen = 0;
-    const r = await walkSysfs(
-      root,
-      () => {
+    const r = await walkSysfs(root, {
+      onEntry: () => {
         if (++seen === 10) ctl.abort();
       },
-      32,
-      ctl.signal,
-    );
+      signal: ctl.signal,
+    });
     expect(r.aborted).toBe(true);
     expect(seen).toBe(10);
     expect(r.entries.length).toBeLessThan(100);
 
     const before = new AbortController();
     before.abort();
-    const none = await walkSysfs(root, undefined, 32, before.signal);
+    const none = await walkSysfs(root, { signal: before.signal });
     expect(none).toMatchObject({ aborted: true, devices: 0, entries: [] });
   });
 });
