@@ -83,6 +83,11 @@ export function rejectKind(reason: unknown): string {
   return 'malformed';
 }
 
+/** Milliseconds as records carry them -> seconds, rounded to the microsecond (no 0.38839999999999997). */
+function seconds(ms: number): number {
+  return Math.round(ms * 1000) / 1e6;
+}
+
 function num(v: unknown): number | undefined {
   return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined;
 }
@@ -194,10 +199,10 @@ export class DaemonMetrics {
     if (result === 'skipped') this.skips.inc({ reason: closed(r.reason, (v) => Object.hasOwn(SKIP_REASONS, v)) });
     const ms = num(r.ms);
     // Install commands carry `command` and their own time: not time in finit_module.
-    if (ms !== undefined && r.command === undefined) this.loadSeconds.observe(ms / 1000);
+    if (ms !== undefined && r.command === undefined) this.loadSeconds.observe(seconds(ms));
     // A retrying record's wait is counted once, by the attempt that ends it.
     const queueMs = num(r.queueMs);
-    if (queueMs !== undefined && result !== 'retrying') this.waitSeconds.observe(queueMs / 1000);
+    if (queueMs !== undefined && result !== 'retrying') this.waitSeconds.observe(seconds(queueMs));
   }
 
   private walk(r: Record<string, unknown>): void {
@@ -205,7 +210,7 @@ export class DaemonMetrics {
     this.walks.inc({ why });
     if (why === 'resync') this.resyncs.inc();
     const ms = num(r.ms);
-    if (ms !== undefined) this.walkSeconds.set(ms / 1000);
+    if (ms !== undefined) this.walkSeconds.set(seconds(ms));
     const devices = num(r.devices);
     if (devices !== undefined) this.walkDevices.set(devices);
   }
@@ -213,7 +218,7 @@ export class DaemonMetrics {
   private index(modules: number | undefined, aliases: number | undefined, ms: number | undefined): void {
     if (modules !== undefined) this.indexModules.set(modules);
     if (aliases !== undefined) this.indexAliases.set(aliases);
-    if (ms !== undefined) this.indexSeconds.set(ms / 1000);
+    if (ms !== undefined) this.indexSeconds.set(seconds(ms));
   }
 
   private settled(r: Record<string, unknown>): void {
@@ -221,6 +226,6 @@ export class DaemonMetrics {
     if (Number.isFinite(at)) this.settledAt.set(at / 1000);
     // Only the first settled record after start carries the start-up phases.
     const processMs = num(r.processMs);
-    if (r.phases !== undefined && processMs !== undefined) this.startupSeconds.set(processMs / 1000);
+    if (r.phases !== undefined && processMs !== undefined) this.startupSeconds.set(seconds(processMs));
   }
 }

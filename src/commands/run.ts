@@ -12,7 +12,8 @@ import { loadIndex } from '../sys/indexfs.js';
 import { NetlinkUeventSource } from '../sys/netlink.js';
 import { CaughtSignals, type SignalSource } from '../signals.js';
 import { SdNotifier } from '../sys/notify.js';
-import { formatAddress, type MetricsServer, parseListenAddress, startMetricsServer } from '../sys/metrics-http.js';
+import { formatAddress, parseListenAddress } from '../sys/listen-address.js';
+import type { MetricsServer } from '../sys/metrics-http.js';
 import { MetricsFeed } from '../metrics-feed.js';
 import { INDEX_FLAGS, INDEX_HELP, type Io, logIndexWarnings, parseFlags } from './common.js';
 import { parseSize, queuePolicy, readKernelSeqnum, setup, SYSTEM_FLAGS, SYSTEM_HELP } from './daemon-setup.js';
@@ -51,7 +52,8 @@ during a reload merge into one more; a SIGHUP during start-up waits for it.
 systemd: Type=notify (READY=1, STATUS=, WATCHDOG=1, STOPPING=1).
 Exit codes: 0 stopped by a signal, 100 usage error, 111 system error (index
 missing or corrupt, cannot load with --mode load, socket unavailable or
-stopped working, metrics address in use); start-up failures exit at once, without READY=1.
+stopped working, --metrics-listen address in use); start-up failures exit
+at once, without READY=1.
 `;
 
 /** The Debian fixture index this package ships: found beside the code (checkout) or installed. */
@@ -168,8 +170,9 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
   let metrics: MetricsServer | undefined;
   try {
     // Before the daemon starts: an address in use fails start-up at once.
-    if (metricsAt !== undefined) metrics = await startMetricsServer(metricsAt, feed!);
-    if (metrics !== undefined) {
+    if (metricsAt !== undefined) {
+      const { startMetricsServer } = await import('../sys/metrics-http.js');
+      metrics = await startMetricsServer(metricsAt, feed!);
       const address = formatAddress(metrics.address);
       s.log.info({ address, url: `http://${address}/metrics` }, 'metrics endpoint listening');
     }

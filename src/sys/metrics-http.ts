@@ -5,39 +5,13 @@
  * within 5 s and the whole request within 10 s, at most 8 KiB of headers, 16
  * connections at once (more are refused by the server), idle keep-alive
  * connections closed after 5 s. Nothing a client sends is buffered.
- *
- * Addresses are IP literals only (no name lookup at start-up): `127.0.0.1:9101`,
- * `[::1]:9101`, `0.0.0.0:9101`; port 0 picks a free port (tests).
+ * Imported only when --metrics-listen is given (node:http stays off the boot path).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { isIP } from 'node:net';
 import { HotplugError } from '../errors.js';
-
-export interface ListenAddress {
-  host: string;
-  port: number;
-}
+import { formatAddress, type ListenAddress } from './listen-address.js';
 
 export const METRICS_MAX_CONNECTIONS = 16;
-
-/** "127.0.0.1:9101" or "[::1]:9101" -> host and port; anything else is a usage error naming `flag`. */
-export function parseListenAddress(value: string, flag = '--metrics-listen'): ListenAddress {
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([0-9.]+)):(\d{1,5})$/.exec(value);
-  const host = m?.[1] ?? m?.[2];
-  const port = Number(m?.[3]);
-  if (m === null || host === undefined || !(port >= 0 && port <= 65535)) {
-    throw new HotplugError('E_USAGE', `${flag} takes ADDR:PORT with an IP address, e.g. 127.0.0.1:9101 or [::1]:9101 (got "${value}")`);
-  }
-  if (isIP(host) !== (m[1] !== undefined ? 6 : 4)) {
-    throw new HotplugError('E_USAGE', `${flag}: "${host}" is not an IPv${m[1] !== undefined ? 6 : 4} address (got "${value}")`);
-  }
-  return { host, port };
-}
-
-/** "127.0.0.1:9101" / "[::1]:9101" for an address. */
-export function formatAddress(a: ListenAddress): string {
-  return isIP(a.host) === 6 ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
-}
 
 export interface MetricsServer {
   /** The address bound (the real port when 0 was asked). */
@@ -98,7 +72,7 @@ function listenProblem(e: NodeJS.ErrnoException): string {
 
 /** Listen on `addr`; rejects with E_SYSTEM (address in use, not available, ...) naming the flag. */
 export function startMetricsServer(addr: ListenAddress, source: MetricsSource, flag = '--metrics-listen'): Promise<MetricsServer> {
-  const server: Server = createServer({ maxHeaderSize: 8192, headersTimeout: 5000, requestTimeout: 10_000, keepAliveTimeout: 5000 }, (req, res) => {
+  const server: Server = createServer({ maxHeaderSize: 8192, headersTimeout: 5000, requestTimeout: 10_000, keepAliveTimeout: 5000, connectionsCheckingInterval: 1000 }, (req, res) => {
     serve(source, req, res).catch(() => res.destroy());
   });
   server.maxConnections = METRICS_MAX_CONNECTIONS;

@@ -65,7 +65,7 @@ describe('hotplugd run --metrics-listen', () => {
     const idx = daemon.records.find((x) => x.msg === 'listening')!;
     expect(sample(text, 'hotplugd_index_modules')).toBe(idx.modules);
     expect(sample(text, 'hotplugd_index_aliases')).toBe(idx.aliases);
-    expect(sample(text, 'hotplugd_index_load_duration_seconds')).toBe((idx.indexMs as number) / 1000);
+    expect(sample(text, 'hotplugd_index_load_duration_seconds')).toBeCloseTo((idx.indexMs as number) / 1000, 6);
     expect(sample(text, 'hotplugd_coldplug_devices')).toBe(5);
     expect(sample(text, 'hotplugd_queue_depth')).toBe(0);
     expect(text).toMatch(/^process_resident_memory_bytes /m);

@@ -6,7 +6,8 @@ import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HotplugError } from '../../../src/errors.js';
 import { CONTENT_TYPE } from '../../../src/metrics-feed.js';
-import { METRICS_MAX_CONNECTIONS, type MetricsServer, parseListenAddress, startMetricsServer } from '../../../src/sys/metrics-http.js';
+import { parseListenAddress } from '../../../src/sys/listen-address.js';
+import { METRICS_MAX_CONNECTIONS, type MetricsServer, startMetricsServer } from '../../../src/sys/metrics-http.js';
 
 const source = { text: async (): Promise<string> => 'hotplugd_up 1\n', contentType: CONTENT_TYPE };
 let servers: MetricsServer[] = [];
