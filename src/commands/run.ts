@@ -38,7 +38,9 @@ one at a time, dependencies first. One JSON record per module on stdout.
                          serve Prometheus metrics over HTTP at
                          http://ADDR:PORT/metrics (off by default; an IP
                          address: 127.0.0.1:9101, [::1]:9101; port 0 picks
-                         one, named in the "metrics endpoint listening" record)
+                         one, named in the "metrics endpoint listening"
+                         record); the shipped unit allows no IP sockets: see
+                         METRICS in hotplugd(8) for the drop-in
   -h, --help             this text
 
 ${INDEX_HELP}
