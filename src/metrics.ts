@@ -128,8 +128,23 @@ export class DaemonMetrics {
     for (const result of Object.keys(RESULTS)) this.loads.inc({ result }, 0);
     for (const why of WALK_REASONS) this.walks.inc({ why }, 0);
     for (const result of ['ok', 'failed']) this.reloads.inc({ result }, 0);
-    if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    if (opts.processMetrics !== false) this.processMetrics();
     this.unsubscribe = tap.subscribe((line) => this.record(line));
+  }
+
+  /**
+   * prom-client's process metrics. Its CPU counters count from their own
+   * creation, which here comes after start-up (metrics-feed.ts): the CPU the
+   * process used before is added, so they count from the process's start as
+   * Prometheus expects. (nodejs_gc_* and the event-loop lag start with them.)
+   */
+  private processMetrics(): void {
+    const before = process.cpuUsage();
+    collectDefaultMetrics({ register: this.registry });
+    const add = (name: string, micros: number): void => (this.registry.getSingleMetric(name) as Counter | undefined)?.inc(micros / 1e6);
+    add('process_cpu_user_seconds_total', before.user);
+    add('process_cpu_system_seconds_total', before.system);
+    add('process_cpu_seconds_total', before.user + before.system);
   }
 
   /** The Prometheus text exposition (format 0.0.4), the gauges read now. */
