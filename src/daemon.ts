@@ -88,6 +88,11 @@ export class Daemon {
     return this.q;
   }
 
+  /** Whether start() has loaded the index (the queue exists). */
+  get started(): boolean {
+    return this.q !== undefined;
+  }
+
   get running(): boolean {
     return this.phase === 'running';
   }
@@ -127,12 +132,14 @@ export class Daemon {
     // run: nothing below yields before creating it).
     const walking = this.deps.skipColdplug ? undefined : this.walkNow('start');
     walking?.catch(() => undefined); // awaited below; settled here so a failed index load leaves no unhandled rejection
+    const indexAt = performance.now();
     const index = this.deps.loadIndex();
+    const indexMs = Math.round((performance.now() - indexAt) * 10) / 10;
     this.idx = index;
     this.clock.mark('indexReady');
     this.q = new LoadQueue({ index, kernel: this.clock.timed(this.deps.kernel), log, modulesDir: this.deps.modulesDir, ...this.deps.queue });
     this.q.onIdle = () => this.drained();
-    log.info({ ...source.info, kernel: this.deps.kernel.kind, index: index.source, ...index.stats() }, 'listening');
+    log.info({ ...source.info, kernel: this.deps.kernel.kind, index: index.source, ...index.stats(), indexMs }, 'listening');
     for (const p of source.info.problems) log.warn({ problem: p }, 'uevent socket');
     source.onMessage((msg, port) => this.onMessage(msg, port));
     source.onError((err) => this.onSourceError(err));
@@ -278,6 +285,7 @@ export class Daemon {
     const { log } = this.deps;
     this.deps.notifier.notify('RELOADING=1');
     let next: ModuleIndex;
+    const indexAt = performance.now();
     try {
       next = this.deps.loadIndex();
     } catch (e) {
@@ -301,6 +309,7 @@ export class Daemon {
         blacklist: next.config.blacklist.size,
         options: next.config.options.size,
         warnings: next.warnings.length,
+        indexMs: Math.round((performance.now() - indexAt) * 10) / 10,
       },
       'reloaded',
     );

@@ -41,6 +41,8 @@ export const EXIT = {
   NO_MATCH: 1,
   /** `coldplug`: the walk was done but at least one module failed to load. */
   LOAD_FAILED: 1,
+  /** `trigger`: some uevent files could not be written. */
+  WRITE_FAILED: 1,
   USAGE: 100,
   SYSTEM: 111,
 } as const;

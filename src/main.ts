@@ -21,10 +21,14 @@ Commands:
                only report); exit status 1 when a load failed
   match        which modules serve a MODALIAS (as modprobe -R)
   build-meta   build a Monogon-compatible meta.pb from a tree of .ko files
+  trigger      make the kernel announce devices again (write "add" to their
+               uevent files, as udevadm trigger); exit status 1 when a write
+               failed
 
 "hotplugd COMMAND --help" describes each command and its exit codes.
-Exit codes: 0 success, 1 nothing matched (match), 100 usage error,
-111 system error (index unreadable, cannot load modules, ...).
+Exit codes: 0 success, 1 nothing matched (match) or a load or write failed
+(coldplug, trigger), 100 usage error, 111 system error (index unreadable,
+cannot load modules, ...).
 
 hotplugd ${VERSION}
 `;
@@ -36,6 +40,7 @@ const commands: Record<string, () => Promise<Command>> = {
   'build-meta': async () => buildMetaCommand,
   run: async () => (await import('./commands/run.js')).runDaemonCommand,
   coldplug: async () => (await import('./commands/coldplug.js')).coldplugCommand,
+  trigger: async () => (await import('./commands/trigger.js')).triggerCommand,
 };
 
 /** Run one command; `signals` are the daemon's, caught before any import (see signals.ts). */

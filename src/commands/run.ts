@@ -2,6 +2,7 @@
  * `hotplugd run`: the daemon.
  */
 import { Daemon } from '../daemon.js';
+import type { DaemonGauges } from '../metrics.js';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,10 +12,14 @@ import { loadIndex } from '../sys/indexfs.js';
 import { NetlinkUeventSource } from '../sys/netlink.js';
 import { CaughtSignals, type SignalSource } from '../signals.js';
 import { SdNotifier } from '../sys/notify.js';
+import { formatAddress, parseListenAddress } from '../sys/listen-address.js';
+import type { MetricsServer } from '../sys/metrics-http.js';
+import { MetricsFeed } from '../metrics-feed.js';
 import { INDEX_FLAGS, INDEX_HELP, type Io, logIndexWarnings, parseFlags } from './common.js';
 import { parseSize, queuePolicy, readKernelSeqnum, setup, SYSTEM_FLAGS, SYSTEM_HELP } from './daemon-setup.js';
 
 export const RUN_HELP = `Usage: hotplugd run [INDEX FLAGS] [SYSTEM FLAGS] [--rcvbuf SIZE] [--resync-interval MS] [--skip-coldplug] [--demo]
+                    [--metrics-listen ADDR:PORT]
 
 Listen for kernel uevents (netlink, group 1, kernel senders only), walk
 SYSFS/devices once (coldplug), and load the modules every MODALIAS needs,
@@ -29,6 +34,13 @@ one at a time, dependencies first. One JSON record per module on stdout.
   --demo                 dry-run on the Debian index this package ships
                          (works on a machine without a module tree), and
                          print a command that makes a device event
+  --metrics-listen ADDR:PORT
+                         serve Prometheus metrics over HTTP at
+                         http://ADDR:PORT/metrics (off by default; an IP
+                         address: 127.0.0.1:9101, [::1]:9101; port 0 picks
+                         one, named in the "metrics endpoint listening"
+                         record); the shipped unit allows no IP sockets: see
+                         METRICS in hotplugd(8) for the drop-in
   -h, --help             this text
 
 ${INDEX_HELP}
@@ -42,7 +54,8 @@ during a reload merge into one more; a SIGHUP during start-up waits for it.
 systemd: Type=notify (READY=1, STATUS=, WATCHDOG=1, STOPPING=1).
 Exit codes: 0 stopped by a signal, 100 usage error, 111 system error (index
 missing or corrupt, cannot load with --mode load, socket unavailable or
-stopped working); start-up failures exit at once, without READY=1.
+stopped working, --metrics-listen address in use); start-up failures exit
+at once, without READY=1.
 `;
 
 /** The Debian fixture index this package ships: found beside the code (checkout) or installed. */
@@ -72,10 +85,16 @@ function explainMissingIndex(e: unknown, procfs: string): unknown {
   );
 }
 
+/** What the metrics read at each scrape (zeros before the queue exists). */
+function daemonGauges(daemon: Daemon): DaemonGauges {
+  const q = daemon.started ? daemon.queue : undefined;
+  return { queueDepth: q?.depth ?? 0, inFlight: q?.serving ?? 0, stuck: q?.stuck ?? 0, ueventsReceived: daemon.stats.events };
+}
+
 export async function runDaemonCommand(args: string[], io: Io, signals: SignalSource = new CaughtSignals()): Promise<number> {
   const { values } = parseFlags(
     args,
-    { ...INDEX_FLAGS, ...SYSTEM_FLAGS, rcvbuf: { type: 'string' }, 'resync-interval': { type: 'string' }, 'skip-coldplug': { type: 'boolean' }, demo: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    { ...INDEX_FLAGS, ...SYSTEM_FLAGS, rcvbuf: { type: 'string' }, 'resync-interval': { type: 'string' }, 'skip-coldplug': { type: 'boolean' }, demo: { type: 'boolean' }, 'metrics-listen': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     false,
   );
   if (values.help) {
@@ -85,6 +104,7 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
   const rcvbuf = parseSize(values.rcvbuf ?? '64M', '--rcvbuf');
   const resyncRaw = values['resync-interval'] ?? '2000';
   if (!/^\d+$/.test(resyncRaw)) throw new HotplugError('E_USAGE', `--resync-interval takes milliseconds (got "${resyncRaw}")`);
+  const metricsAt = values['metrics-listen'] !== undefined ? parseListenAddress(values['metrics-listen']) : undefined;
   if (values.demo) {
     // The real daemon (socket, walk, uevents) without loading anything, on a
     // machine that may have no module tree: the shipped Debian index.
@@ -95,6 +115,8 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
   }
   const s = setup(values, 'auto', io.stdout);
   if (s.fallback !== undefined) s.log.warn({ reason: s.fallback }, 'cannot load modules here: running as dry-run');
+  // Metrics count every record from here on; the gauges are read at each scrape.
+  const feed = metricsAt === undefined ? undefined : new MetricsFeed(s.tap, () => daemonGauges(daemon));
   const daemon = new Daemon({
     log: s.log,
     loadIndex: () => {
@@ -145,10 +167,19 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
   const reload = (): void => {
     daemon.reload().catch((e: unknown) => s.log.error({ err: e }, 'reload failed unexpectedly'));
   };
+  let metrics: MetricsServer | undefined;
   try {
+    // Before the daemon starts: an address in use fails start-up at once.
+    if (metricsAt !== undefined) {
+      const { startMetricsServer } = await import('../sys/metrics-http.js');
+      metrics = await startMetricsServer(metricsAt, feed!);
+      const address = formatAddress(metrics.address);
+      s.log.info({ address, url: `http://${address}/metrics` }, 'metrics endpoint listening');
+    }
     await daemon.start();
   } catch (e) {
     await daemon.stop();
+    await metrics?.close();
     throw explainMissingIndex(e, s.paths.procfs);
   }
   if (values.demo) {
@@ -165,6 +196,8 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
     return EXIT.SYSTEM;
   });
   const code = await Promise.race([stopped, fatal]);
+  await metrics?.close();
+  feed?.close();
   s.log.flush();
   return code;
 }

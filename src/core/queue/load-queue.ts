@@ -56,6 +56,16 @@ export class LoadQueue {
     return true;
   }
 
+  /** Requests waiting to be served. */
+  get depth(): number {
+    return this.pending.length;
+  }
+
+  /** Requests being served now (at most jobs). */
+  get serving(): number {
+    return this.workers;
+  }
+
   get busy(): boolean {
     return this.workers > 0 || this.pending.length > 0;
   }

@@ -1,0 +1,78 @@
+/**
+ * `hotplugd trigger` as a process: refused writes for a user who is not root
+ * (run under uid 65534 on fake trees), and, where the machine opts in
+ * (HOTPLUGD_TEST_REAL_UEVENTS=1), on this machine's /sys with the daemon
+ * listening: the kernel's uevents reach it and are handled.
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { emptySysfs, killLeftover, REAL_UEVENTS, requireRoot, type Running, startDaemon } from '../support/daemon-helpers.js';
+import { FIXTURE_DIR } from '../support/helpers.js';
+
+const NOBODY = 65534;
+const isRoot = process.getuid?.() === 0;
+
+function trigger(args: string[], uid?: number): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['dist/src/cli.js', 'trigger', ...args], {
+    encoding: 'utf8',
+    timeout: 20_000,
+    killSignal: 'SIGKILL',
+    ...(uid !== undefined ? { uid, gid: uid } : {}),
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** platform/a and platform/b, root's files (0644), readable by everyone. */
+function tree(): string {
+  const root = mkdtempSync(join(tmpdir(), 'hotplugd-trigger-'));
+  chmodSync(root, 0o755);
+  for (const d of ['a', 'b']) {
+    mkdirSync(join(root, 'devices/platform', d), { recursive: true });
+    writeFileSync(join(root, 'devices/platform', d, 'uevent'), '');
+  }
+  return root;
+}
+
+let daemon: Running | undefined;
+afterEach(async () => {
+  await killLeftover(daemon);
+  daemon = undefined;
+});
+
+describe('hotplugd trigger', () => {
+  it.runIf(isRoot)('exits 111 saying it needs root when a user may not write the first uevent file', () => {
+    const root = tree();
+    const r = trigger(['--sysfs', root], NOBODY);
+    expect(r.status).toBe(111);
+    expect(r.stderr).toBe(`hotplugd: ${join(root, 'devices/platform/a/uevent')}: cannot write "add" (EACCES): writing uevent files needs root [E_SYSTEM]\n`);
+    expect(readFileSync(join(root, 'devices/platform/a/uevent'), 'utf8')).toBe('');
+  });
+
+  it.runIf(isRoot)('exits 1 naming a write that failed after others succeeded', () => {
+    const root = tree();
+    chownSync(join(root, 'devices/platform/a/uevent'), NOBODY, NOBODY);
+    const r = trigger(['--sysfs', root], NOBODY);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe('trigger: "add" written to 1 uevent file, 1 failed (EACCES 1)\n');
+    expect(r.stderr).toBe(`hotplugd: ${join(root, 'devices/platform/b/uevent')}: not written (EACCES)\n`);
+    expect(readFileSync(join(root, 'devices/platform/a/uevent'), 'utf8')).toBe('add\n');
+  });
+
+  it('exits 100 for an unknown flag', () => {
+    expect(trigger(['--no-such-flag']).status).toBe(100);
+  });
+
+  it.runIf(REAL_UEVENTS)('makes the kernel announce the platform devices again, and the daemon handles them', async () => {
+    requireRoot();
+    daemon = startDaemon(['--mode', 'dry-run', '--modules-dir', FIXTURE_DIR, '--config-dir', '', '--cmdline', '', '--sysfs', emptySysfs()]);
+    await daemon.waitFor((r) => r.msg === 'settled' || r.msg === 'coldplug', 20_000, 'start-up');
+    const r = trigger(['--subsystem', 'platform', '--verbose']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('/sys/devices/platform/pcspkr/uevent\n');
+    const rec = await daemon.waitFor((x) => x.msg === 'module' && x.module === 'pcspkr', 20_000, 'the pcspkr record');
+    expect(rec).toMatchObject({ origin: 'uevent', devpath: '/devices/platform/pcspkr', result: 'would-load' });
+  });
+});
