@@ -77,16 +77,37 @@ export interface WalkOptions {
  * had, `aborted: true`.
  */
 export async function walkSysfs(sysfs: string, opts: WalkOptions = {}): Promise<ColdplugResult> {
-  const { onEntry, signal } = opts;
-  const sliceMs = opts.sliceMs ?? 8;
+  const { onEntry } = opts;
   const t0 = performance.now();
   const prefix = sysfs.replace(/\/+$/, '').length;
   const errors: ColdplugError[] = [];
   const entries: ColdplugEntry[] = [];
-  const stopped = (): boolean => signal?.aborted === true;
   let devices = 0;
+  const aborted = await walkDeviceDirs(join(sysfs, 'devices'), errors, opts, (dir) => {
+    devices++;
+    const modalias = readModalias(dir, errors);
+    if (modalias === null) return;
+    const e = { devpath: dir.slice(prefix), modalias };
+    entries.push(e);
+    onEntry?.(e);
+  });
+  return { devices, entries, errors, ms: Math.round((performance.now() - t0) * 10) / 10, aborted };
+}
+
+/**
+ * The traversal under walkSysfs and `hotplugd trigger`: every directory under
+ * `root` (breadth first, readdir order) with a regular `uevent` entry goes to
+ * `onDevice`, synchronously, in slices (see walkSysfs). Directories are
+ * entered only as directories, never through symlinks. An unreadable
+ * directory or a `uevent` that is not a regular file goes to `errors`.
+ * Resolves true when stopped by `opts.signal`.
+ */
+export async function walkDeviceDirs(root: string, errors: ColdplugError[], opts: Pick<WalkOptions, 'signal' | 'sliceMs'>, onDevice: (dir: string) => void): Promise<boolean> {
+  const { signal } = opts;
+  const sliceMs = opts.sliceMs ?? 8;
+  const stopped = (): boolean => signal?.aborted === true;
   // Breadth first: a queue of directories, consumed from `head`.
-  const queue: string[] = [join(sysfs, 'devices')];
+  const queue: string[] = [root];
   let head = 0;
   // The first slice too starts from the event loop, never inside the caller's
   // synchronous code: the daemon starts the walk, then builds the queue that
@@ -115,15 +136,9 @@ export async function walkSysfs(sysfs: string, opts: WalkOptions = {}): Promise<
         else errors.push({ path: join(dir, d.name), code: 'E_INPUT' });
       } else if (d.isDirectory()) queue.push(join(dir, d.name));
     }
-    if (!device) continue;
-    devices++;
-    const modalias = readModalias(dir, errors);
-    if (modalias === null) continue;
-    const e = { devpath: dir.slice(prefix), modalias };
-    entries.push(e);
-    onEntry?.(e);
+    if (device) onDevice(dir);
   }
-  return { devices, entries, errors, ms: Math.round((performance.now() - t0) * 10) / 10, aborted: stopped() };
+  return stopped();
 }
 
 /** MODALIAS of one device: its uevent file, else its modalias file; null when it has none. */

@@ -13,11 +13,11 @@
  * before writing a byte. Devices are written one at a time, parents before
  * children (sorted by path), as udevadm does.
  */
-import { constants, type Dirent } from 'node:fs';
-import { open, readdir, readlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, readlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { HotplugError } from '../errors.js';
-import { type ColdplugError } from './coldplug.js';
+import { type ColdplugError, walkDeviceDirs } from './coldplug.js';
 import { mapLimit } from './concurrency.js';
 
 export type TriggerAction = 'add' | 'change';
@@ -31,7 +31,7 @@ export interface TriggerOptions {
   dryRun?: boolean;
   /** Called for each device, in order, after its write (or in a dry run, instead of it). */
   onDevice?: (d: TriggerDevice) => void;
-  /** readdir/readlink calls in flight during the walk (default 32). */
+  /** readlink calls in flight for --subsystem (default 32). */
   concurrency?: number;
 }
 
@@ -60,31 +60,12 @@ function errorCode(e: unknown): string {
 
 /**
  * Every directory under `root` with a regular `uevent` file, sorted (parents
- * first). Unreadable directories and non-regular `uevent` entries go to `errors`.
+ * first): the coldplug walker's traversal. Unreadable directories and
+ * non-regular `uevent` entries go to `errors`.
  */
-export async function deviceDirs(root: string, errors: ColdplugError[], concurrency = 32): Promise<string[]> {
+export async function deviceDirs(root: string, errors: ColdplugError[]): Promise<string[]> {
   const found: string[] = [];
-  let dirs = [root];
-  while (dirs.length > 0) {
-    const listed = await mapLimit(dirs, concurrency, async (dir) => {
-      try {
-        return { dir, items: await readdir(dir, { withFileTypes: true }) };
-      } catch (e) {
-        errors.push({ path: dir, code: errorCode(e) });
-        return { dir, items: [] as Dirent[] };
-      }
-    });
-    const next: string[] = [];
-    for (const { dir, items } of listed) {
-      for (const d of items) {
-        if (d.name === 'uevent') {
-          if (d.isFile()) found.push(dir);
-          else errors.push({ path: join(dir, d.name), code: 'E_INPUT' });
-        } else if (d.isDirectory()) next.push(join(dir, d.name));
-      }
-    }
-    dirs = next;
-  }
+  await walkDeviceDirs(root, errors, {}, (dir) => found.push(dir));
   return found.sort();
 }
 
@@ -121,7 +102,7 @@ export async function writeUevent(file: string, action: TriggerAction): Promise<
 export async function triggerDevices(sysfs: string, opts: TriggerOptions): Promise<TriggerResult> {
   const root = join(sysfs, 'devices');
   const unreadable: ColdplugError[] = [];
-  let dirs = await deviceDirs(root, unreadable, opts.concurrency);
+  let dirs = await deviceDirs(root, unreadable);
   if (unreadable.some((e) => e.path === root)) {
     throw new HotplugError('E_SYSTEM', `cannot list the devices (${unreadable.find((e) => e.path === root)!.code})`, { file: root });
   }
