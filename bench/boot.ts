@@ -9,8 +9,9 @@
  *   -abq`, until nothing new loads) with Debian's kmod.
  * hotplugd and udevd boot alternately, N times each (`--runs N`, default 3;
  * the loop once, at the end): for each boot, time from the manager's start to
- * settled, modules loaded, the difference from hotplugd's set, and for
- * hotplugd the start-up phases of its first `settled` record; then the ratio
+ * settled, modules loaded, the difference from hotplugd's set, the hotplug
+ * latency (QMP device_add of a NIC -> its driver in /sys/module), and for
+ * hotplugd the start-up phases of its first `settled` record; then the ratios
  * of the medians, hotplugd / udevd. A benchmark, not a test: it prints, it
  * does not assert. TCG, so the absolute times are those of an emulated CPU.
  */
@@ -49,8 +50,25 @@ interface Outcome {
   manager: string;
   settleMs: number;
   modules: string[];
+  /** QMP device_add of an rtl8139 NIC -> its driver in /sys/module (undefined: none within 10 s). */
+  hotplugMs?: number | undefined;
   /** hotplugd: its first settled record's start-up phases and load times. */
   startup?: { phases: Record<string, number>; loadMs: Record<string, unknown>; indexSource: string } | undefined;
+}
+
+/**
+ * Hotplug latency, the same way for every manager: QMP device_add of an
+ * rtl8139 NIC, then the guest polls (every 20 ms) until its driver is in
+ * /sys/module; ms on the host's clock from device_add to the guest's answer
+ * (the command channel's round trip included, alike for all). Undefined when
+ * no driver came within 10 s.
+ */
+async function hotplug(vm: Vm): Promise<number | undefined> {
+  const present = '[ -d /sys/module/8139too ] || [ -d /sys/module/8139cp ]';
+  const addedAt = Date.now();
+  await vm.qmpCall('device_add', { driver: 'rtl8139', id: 'hot0' });
+  const r = await vm.run(`i=0; until ${present} || [ $i -ge 500 ]; do usleep 20000; i=$((i+1)); done; ${present}`);
+  return r.status === 0 ? Date.now() - addedAt : undefined;
 }
 
 async function boot(manager: string, start: string, moduleRoot: string, abi: string, extra: Partial<Parameters<typeof buildInitramfs>[0]>): Promise<Outcome> {
@@ -105,7 +123,8 @@ async function boot(manager: string, start: string, moduleRoot: string, abi: str
     if (!manager.startsWith('hotplugd')) await new Promise((r) => setTimeout(r, 5000));
     await vm.guestReady(60000);
     const dump = await vm.dump();
-    return { manager, settleMs, modules: dump.modules.sort(), startup };
+    const hotplugMs = manager === 'modprobe loop' ? undefined : await hotplug(vm); // the loop has no listener
+    return { manager, settleMs, modules: dump.modules.sort(), startup, hotplugMs };
   } finally {
     await vm.poweroff();
   }
@@ -150,13 +169,13 @@ async function main(): Promise<void> {
   );
   const base = new Set(runs[0]!.modules);
   console.log(`kernel ${abi}, ${process.env.HOTPLUGD_E2E_ACCEL ?? 'tcg'}; time from the manager's start to settled\n`);
-  console.log(`${'manager'.padEnd(20)} ${'settled (ms)'.padStart(12)} ${'modules'.padStart(8)}  difference from hotplugd`);
+  console.log(`${'manager'.padEnd(20)} ${'settled (ms)'.padStart(12)} ${'hotplug (ms)'.padStart(12)} ${'modules'.padStart(8)}  difference from hotplugd`);
   for (const r of runs) {
     const set = new Set(r.modules);
     const more = r.modules.filter((m) => !base.has(m));
     const less = [...base].filter((m) => !set.has(m));
     const diff = r === runs[0] ? '-' : more.length + less.length === 0 ? 'same set' : `+${more.join(',') || '0'} -${less.join(',') || '0'}`;
-    console.log(`${r.manager.padEnd(20)} ${String(r.settleMs).padStart(12)} ${String(r.modules.length).padStart(8)}  ${diff}`);
+    console.log(`${r.manager.padEnd(20)} ${String(r.settleMs).padStart(12)} ${String(r.hotplugMs ?? 'none').padStart(12)} ${String(r.modules.length).padStart(8)}  ${diff}`);
     if (r.startup !== undefined) {
       const p = Object.entries(r.startup.phases).map(([k, v]) => `${k} ${Math.round(v)}`);
       console.log(`${''.padEnd(16)}   phases (ms since process start): ${p.join(', ')}`);
@@ -168,11 +187,14 @@ async function main(): Promise<void> {
     return s.length % 2 === 1 ? s[(s.length - 1) >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
   };
   const of = (m: string): number[] => runs.filter((r) => r.manager === m).map((r) => r.settleMs);
+  const hot = (m: string): number[] => runs.filter((r) => r.manager === m && r.hotplugMs !== undefined).map((r) => r.hotplugMs!);
   const u = median(of('systemd-udevd'));
-  console.log(`\nmedian settled over ${n} alternating runs: systemd-udevd ${Math.round(u)} ms`);
+  const uh = median(hot('systemd-udevd'));
+  console.log(`\nmedian over ${n} alternating runs: systemd-udevd settled ${Math.round(u)} ms, hotplug ${Math.round(uh)} ms`);
   for (const v of variants) {
     const h = median(of(v.name));
-    console.log(`  ${v.name}: ${Math.round(h)} ms, ratio to udevd ${(h / u).toFixed(2)}`);
+    const hh = median(hot(v.name));
+    console.log(`  ${v.name}: settled ${Math.round(h)} ms, ratio to udevd ${(h / u).toFixed(2)}; hotplug ${Math.round(hh)} ms, ratio ${(hh / uh).toFixed(2)}`);
   }
   writeFileSync(join(CACHE, 'boot-bench.json'), JSON.stringify(runs, null, 2));
 }
