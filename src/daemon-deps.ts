@@ -36,6 +36,11 @@ export interface DaemonDeps {
   settleIntervalMs?: number;
   /** Do not walk at start (an initramfs already did); resyncs still walk. */
   skipColdplug?: boolean;
+  /**
+   * Called after each `settled` record: work that must stay off the start-up
+   * path runs there (writing the index cache, commands/run.ts).
+   */
+  settled?: () => void;
   /** Install-command runner and policy, load timeout (commands/daemon-setup.ts queuePolicy). */
   queue?: QueuePolicy;
 }

@@ -245,7 +245,7 @@ export class Daemon {
       // The first settled record after start says where the start-up time went.
       this.startupReported = true;
       this.clock.mark('settled');
-      startup = { ...this.clock.report(), indexSource: this.idx!.source };
+      startup = { ...this.clock.report(), indexSource: this.idx!.source, indexKind: this.idx!.kind };
     }
     this.deps.log.info(
       {
@@ -261,6 +261,7 @@ export class Daemon {
       'settled',
     );
     if (this.phase === 'running') this.deps.notifier.notify(`STATUS=settled: ${c.loaded} loaded, ${c.failed} failed, ${c.wouldLoad} would load`);
+    this.deps.settled?.();
   }
 
   /**
