@@ -236,6 +236,7 @@ export class Daemon {
     if (this.stopping || this.q === undefined || this.q.busy || this.walks.running) return;
     const c = this.q.counts;
     this.settle.drained({ loaded: c.loaded, failed: c.failed, skipped: c.skipped, blacklisted: c.blacklisted, wouldLoad: c.wouldLoad });
+    if (this.phase === 'running') this.deps.idle?.();
   }
 
   private writeSettled(): void {
@@ -261,7 +262,6 @@ export class Daemon {
       'settled',
     );
     if (this.phase === 'running') this.deps.notifier.notify(`STATUS=settled: ${c.loaded} loaded, ${c.failed} failed, ${c.wouldLoad} would load`);
-    this.deps.settled?.();
   }
 
   /**

@@ -106,10 +106,10 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
       cacheWrite = r.cache?.write;
       return r.index;
     },
-    // The cache is written once the queue has settled: encoding it takes the
-    // event loop for a while (~0.1 s on Debian's index), which must not delay
-    // the first loads.
-    settled: () => {
+    // The cache is written once start-up is done and the queue has drained:
+    // encoding it holds the event loop for a while (~0.1 s on Debian's
+    // index), which must not delay the first loads.
+    idle: () => {
       const w = cacheWrite;
       cacheWrite = undefined;
       if (w !== undefined) void writeCache(w, s.log);
