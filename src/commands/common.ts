@@ -80,6 +80,23 @@ export function logCacheProblem(cache: CacheOutcome | undefined, log: Log): void
   if (cache !== undefined && p !== undefined) log.warn({ file: cache.file, problem: p.problem, ...(p.code !== undefined ? { code: p.code } : {}) }, 'index cache not used');
 }
 
+/**
+ * The daemon's cache write: as writeCache, and when the file system is still
+ * read-only (EROFS: the root at early boot, before systemd-remount-fs), tried
+ * again after each of `delays` ms, quietly, until written or `superseded`
+ * (a reload asked for a newer write). Timers do not keep the process alive.
+ */
+export async function writeCacheRetrying(write: PendingCacheWrite, log: Log, superseded: () => boolean, delays = [15_000, 30_000, 60_000, 120_000, 240_000]): Promise<void> {
+  let r = await writeCache(write, log);
+  for (const ms of delays) {
+    if (r.written || r.code !== 'EROFS') return;
+    await new Promise((resolve) => setTimeout(resolve, ms).unref());
+    if (superseded()) return;
+    r = await write().catch((): CacheWriteResult => ({ written: false, file: '', level: 'warn', problem: 'unexpected' }));
+    if (r.written) log.info({ file: r.file, bytes: r.bytes, retried: true }, 'index cache written');
+  }
+}
+
 /** Run a pending cache write and log what it came to (one record; never throws). */
 export async function writeCache(write: PendingCacheWrite, log: Log): Promise<CacheWriteResult> {
   const t0 = performance.now();

@@ -12,7 +12,7 @@ import { type PendingCacheWrite } from '../sys/index-cache.js';
 import { NetlinkUeventSource } from '../sys/netlink.js';
 import { CaughtSignals, type SignalSource } from '../signals.js';
 import { SdNotifier } from '../sys/notify.js';
-import { INDEX_FLAGS, INDEX_HELP, type Io, logCacheProblem, logIndexWarnings, parseFlags, writeCache } from './common.js';
+import { INDEX_FLAGS, INDEX_HELP, type Io, logCacheProblem, logIndexWarnings, parseFlags, writeCacheRetrying } from './common.js';
 import { parseSize, queuePolicy, readKernelSeqnum, setup, SYSTEM_FLAGS, SYSTEM_HELP } from './daemon-setup.js';
 
 export const RUN_HELP = `Usage: hotplugd run [INDEX FLAGS] [SYSTEM FLAGS] [--rcvbuf SIZE] [--resync-interval MS] [--skip-coldplug] [--demo]
@@ -97,6 +97,7 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
   const s = setup(values, 'auto', io.stdout);
   if (s.fallback !== undefined) s.log.warn({ reason: s.fallback }, 'cannot load modules here: running as dry-run');
   let cacheWrite: PendingCacheWrite | undefined;
+  let cacheWrites = 0;
   const daemon = new Daemon({
     log: s.log,
     loadIndex: () => {
@@ -112,7 +113,9 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
     idle: () => {
       const w = cacheWrite;
       cacheWrite = undefined;
-      if (w !== undefined) void writeCache(w, s.log);
+      if (w === undefined) return;
+      const generation = ++cacheWrites;
+      void writeCacheRetrying(w, s.log, () => generation !== cacheWrites);
     },
     kernel: s.kernel,
     openSource: () => {

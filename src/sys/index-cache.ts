@@ -157,7 +157,9 @@ export function readCache(file: string, modulesDir: string): CacheRead {
   try {
     bytes = readBoundedSync(file, INDEX_FILE_MAX);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { absent: true };
+    // Missing (first start), or not ours to read (a user's `match`; the daemon's umask makes it root's): no cache, no warning.
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'EACCES') return { absent: true };
     if (isHotplugError(e)) return { problem: e.message.startsWith(`${file}: `) ? e.message.slice(file.length + 2) : e.message, code: e.code };
     return { problem: `cannot read (${(e as NodeJS.ErrnoException).code ?? 'error'})` };
   }
