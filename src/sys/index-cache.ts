@@ -24,7 +24,7 @@
  */
 import { createHash } from 'node:crypto';
 import { accessSync, type BigIntStats, constants, mkdirSync, statSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { symbolsLoader } from '../core/index/assemble.js';
 import { symbolsStream } from '../core/index/from-depmod.js';
 import { type IndexParts } from '../core/index/module-index.js';
@@ -125,8 +125,17 @@ export type PendingCacheWrite = () => Promise<CacheWriteResult>;
 export function pendingWrite(file: string, modulesDir: string, parts: IndexParts, sources: SourceRead[], statTimeNs: bigint): PendingCacheWrite {
   const snapshot: IndexParts = { ...parts, modules: parts.modules.slice() };
   return async () => {
+    if (sources.some((s) => s.bytes !== undefined && s.stat === undefined)) {
+      return { written: false, file, level: 'warn', problem: 'a source file could not be stat\'ed when it was read' };
+    }
     const release = releaseOf(modulesDir);
-    const record: CacheRecord = { format: CACHE_FORMAT, kernelRelease: release, modulesDir, statTimeNs, sources: sources.map(sourceRecord) };
+    const record: CacheRecord = {
+      format: CACHE_FORMAT,
+      kernelRelease: release,
+      modulesDir: resolve(modulesDir),
+      statTimeNs,
+      sources: sources.map((s) => sourceRecord({ ...s, path: resolve(s.path) })),
+    };
     let bytes: Uint8Array;
     try {
       const { encodeMeta } = await import('../core/index/meta/write.js');
@@ -166,11 +175,12 @@ export function readCache(file: string, modulesDir: string): CacheRead {
   try {
     const { record, at, checksumAt } = readCacheRecord(bytes, file);
     const release = releaseOf(modulesDir);
+    const absDir = resolve(modulesDir);
     if (record.format !== CACHE_FORMAT) return { problem: `unknown cache format ${record.format} (this hotplugd writes ${CACHE_FORMAT})` };
-    if (record.kernelRelease !== release || record.modulesDir !== modulesDir) {
-      return { problem: `built for ${record.modulesDir} (release ${record.kernelRelease}), not ${modulesDir}` };
+    if (record.kernelRelease !== release || record.modulesDir !== absDir) {
+      return { problem: `built for ${record.modulesDir} (release ${record.kernelRelease}), not ${absDir}` };
     }
-    const want = CACHE_SOURCES.map((n) => join(modulesDir, n));
+    const want = CACHE_SOURCES.map((n) => join(absDir, n));
     if (record.sources.length !== want.length || record.sources.some((s, i) => s.path !== want[i])) return { problem: 'its record names other source files' };
     const fresh: CacheSource[] = [];
     let rewrite = false;

@@ -2,7 +2,7 @@
  * Reading an index and its configuration from the filesystem: the thin layer
  * over core/index/ (from-depmod.ts, meta/read.ts) and core/config.ts.
  */
-import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { type BigIntStats, existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { indexFromDepmod } from '../core/index/from-depmod.js';
 import { emptyConfig, type ModprobeConfig, parseCmdline, parseModprobeConf } from '../core/config.js';
@@ -57,7 +57,12 @@ function readIndexFile(file: string): Buffer {
 
 /** A depmod file as text; with `capture`, its stat (taken before the read) and bytes are kept for the index cache. */
 function readText(file: string, capture?: SourceRead[]): string {
-  const stat = capture === undefined ? undefined : statSource(file);
+  let stat: BigIntStats | undefined;
+  try {
+    if (capture !== undefined) stat = statSource(file);
+  } catch {
+    // Left undefined: the cache is then not written (index-cache.ts pendingWrite); the read below reports the error.
+  }
   const bytes = readIndexFile(file);
   capture?.push({ path: file, stat, bytes });
   return bytes.toString('latin1');

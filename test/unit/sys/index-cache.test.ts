@@ -5,7 +5,7 @@
  */
 import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { type ModuleIndex } from '../../../src/core/index/module-index.js';
 import { readCacheRecord, replaceCacheRecord } from '../../../src/core/index/meta/cache-record.js';
@@ -181,6 +181,12 @@ describe('index cache', () => {
     writeFileSync(join(cacheDir, 'plain'), '');
     const notDir = writeCacheFile(join(cacheDir, 'plain', 'x.idx'), new Uint8Array(4));
     expect(notDir).toMatchObject({ written: false, level: 'warn' });
+  });
+
+  it('records the module directory as an absolute path: written through a relative one, used through the absolute one', async () => {
+    loc = { ...loc, modulesDir: relative(process.cwd(), dir) };
+    expect((await load()).index.kind).toBe('depmod');
+    expect(loadIndexWithCache({ ...loc, modulesDir: dir }).index.kind).toBe('cache');
   });
 
   it("is off with cacheDir '' (nothing read, nothing written)", () => {
