@@ -12,6 +12,9 @@ import { defineConfig } from 'vitest/config';
 //   share the uevent socket and /sys.
 export default defineConfig({
   test: {
+    // No test writes the host's /var/cache/hotplugd: the commands' default
+    // index cache directory is off unless a test names one (--cache-dir TMP).
+    env: { HOTPLUGD_CACHE_DIR: '' },
     testTimeout: 60_000,
     hookTimeout: 60_000,
     projects: [

@@ -3,20 +3,25 @@
  * same run on the same Debian module directory and query corpus.
  *
  * Prints: ns per lookup (hotplugd vs libkmod's kmod_module_new_from_lookup,
- * through test/conformance/kmod-lookup.c), index build time from depmod text
- * and from meta.pb (fresh process each, first load = what the daemon pays,
- * median of 5), and the memory the index holds (heap + typed arrays).
+ * through test/conformance/kmod-lookup.c), index build time from depmod text,
+ * from meta.pb and from the index cache (fresh process each, first load =
+ * what the daemon pays, median of 5), process start -> index ready from the
+ * cache as a whole process (bench/index-ready.ts) and `hotplugd match` from
+ * the cache as a whole process, on this Node and on the Node the package
+ * carries (packaging/runtime.json, fetched as scripts/package.mjs fetches it),
+ * and the memory the index holds (heap + typed arrays).
  *
  * Needs: gcc and libkmod-dev, and scripts/fetch-kernel.sh (Debian registry)
  * for a module directory with libkmod's binary indexes.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ModuleIndex } from '../src/core/index/module-index.js';
 import { encodeMeta } from '../src/core/index/meta/write.js';
-import { depmodParts, loadIndex } from '../src/sys/indexfs.js';
+import { depmodParts, loadIndex, loadIndexWithCache } from '../src/sys/indexfs.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CACHE = join(ROOT, '.cache');
@@ -40,9 +45,11 @@ function fmt(n: number, digits = 1): string {
 /** Child-process measurements: a fresh V8 for every first-load figure. */
 async function child(mode: string, dir: string, meta: string): Promise<void> {
   const gc = (globalThis as { gc?: () => void }).gc;
-  if (mode === 'load-depmod' || mode === 'load-meta') {
+  if (mode === 'load-depmod' || mode === 'load-meta' || mode === 'load-cache') {
     const t0 = performance.now();
-    const index = loadIndex({ modulesDir: dir, meta: mode === 'load-meta' ? meta : undefined, configDirs: [], cmdline: '' });
+    const cacheDir = mode === 'load-cache' ? meta : undefined;
+    const index = loadIndexWithCache({ modulesDir: dir, meta: mode === 'load-meta' ? meta : undefined, cacheDir, configDirs: [], cmdline: '' }).index;
+    if (mode === 'load-cache' && index.kind !== 'cache') throw new Error(`expected the cache, got ${index.kind}`);
     const ms = performance.now() - t0;
     process.stdout.write(JSON.stringify({ ms, modules: index.modules.length }));
     return;
@@ -71,6 +78,48 @@ function runChild(mode: string, dir: string, meta: string): Record<string, unkno
   const r = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--child', mode, dir, meta], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`bench child ${mode} failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as Record<string, unknown>;
+}
+
+/**
+ * The Node the package carries (packaging/runtime.json), from .cache as
+ * scripts/package.mjs leaves it (fetched with `npm pack` when missing, its
+ * integrity checked), unpacked into .cache/node-VERSION. Undefined when it
+ * cannot be had (offline): the row is then left out.
+ */
+function packagedNode(): { path: string; version: string } | undefined {
+  const rt = JSON.parse(readFileSync(join(ROOT, 'packaging/runtime.json'), 'utf8')) as { package: string; version: string; integrity: string };
+  const bin = join(CACHE, `node-${rt.version}`, 'package/bin/node');
+  if (existsSync(bin)) return { path: bin, version: rt.version };
+  const tgz = join(CACHE, `${rt.package}-${rt.version}.tgz`);
+  try {
+    if (!existsSync(tgz)) execFileSync('npm', ['pack', `${rt.package}@${rt.version}`, '--pack-destination', CACHE, '--loglevel=error'], { stdio: 'ignore' });
+    const digest = `sha512-${createHash('sha512').update(readFileSync(tgz)).digest('base64')}`;
+    if (digest !== rt.integrity) throw new Error(`${tgz}: integrity mismatch`);
+    mkdirSync(join(CACHE, `node-${rt.version}`), { recursive: true });
+    execFileSync('tar', ['-xzf', tgz, '-C', join(CACHE, `node-${rt.version}`), 'package/bin/node']);
+    return { path: bin, version: rt.version };
+  } catch (e) {
+    console.log(`(no Node ${rt.version} for the start-up rows: ${(e as Error).message})`);
+    return undefined;
+  }
+}
+
+/** Median of 5 whole processes: `ready` = what index-ready.js prints, `wall` = spawn to exit. */
+function wholeProcess(node: string, args: string[]): { ready: number | undefined; wall: number } {
+  const ready: number[] = [];
+  const wall: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now();
+    const r = spawnSync(node, args, { encoding: 'utf8' });
+    wall.push(performance.now() - t0);
+    if (r.status !== 0) throw new Error(`${node} ${args.join(' ')} failed: ${r.stderr}`);
+    if (args[0]!.endsWith('index-ready.js')) {
+      const out = JSON.parse(r.stdout) as { ms: number; kind: string };
+      if (out.kind !== 'cache') throw new Error(`index-ready read ${out.kind}, not the cache`);
+      ready.push(out.ms);
+    }
+  }
+  return { ready: ready.length > 0 ? median(ready) : undefined, wall: median(wall) };
 }
 
 function timeLookups(index: ModuleIndex, queries: string[], passes: number): number {
@@ -134,11 +183,28 @@ async function main(): Promise<void> {
     const kmodHot = libkmodLookup(harness, dir, hot, passes);
     rows.push(['lookup, machine set (ns)', fmt(oursHot), fmt(kmodHot), `${fmt(oursHot / kmodHot, 3)}x`]);
   }
-  const loads = (mode: string): number[] => Array.from({ length: 5 }, () => runChild(mode, dir, metaFile).ms as number);
+  const loads = (mode: string, arg = metaFile): number[] => Array.from({ length: 5 }, () => runChild(mode, dir, arg).ms as number);
   const depmodMs = median(loads('load-depmod'));
   const metaMs = median(loads('load-meta'));
+  // The index cache, written as the daemon writes it after a load from depmod text.
+  const cacheDir = join(CACHE, 'index-cache');
+  rmSync(cacheDir, { recursive: true, force: true });
+  const first = loadIndexWithCache({ modulesDir: dir, cacheDir, configDirs: [], cmdline: '' });
+  const written = await first.cache!.write!();
+  if (!written.written) throw new Error(`cannot write the index cache: ${written.problem}`);
+  const cacheMs = median(loads('load-cache', cacheDir));
   rows.push(['index ready from depmod text (ms)', fmt(depmodMs), '-', 'target < 100 ms']);
   rows.push(['index ready from meta.pb (ms)', fmt(metaMs), '-', 'target < 50 ms']);
+  rows.push([`index ready from the cache (ms; ${(written.bytes / 1048576).toFixed(1)} MB file)`, fmt(cacheMs), '-', 'target < 50 ms']);
+  const ready = join(ROOT, 'dist/bench/index-ready.js');
+  const cli = join(ROOT, 'dist/src/cli.js');
+  const matchArgs = [cli, 'match', '--modules-dir', dir, '--cache-dir', cacheDir, '--config-dir', '', '--cmdline', '', 'virtio:d00000001v00001AF4'];
+  const node24 = packagedNode();
+  for (const [label, node] of [[`Node ${process.versions.node}`, process.execPath], ...(node24 ? [[`Node ${node24.version}`, node24.path]] : [])] as [string, string][]) {
+    const r = wholeProcess(node, [ready, dir, cacheDir]);
+    rows.push([`process start -> index ready, cache, ${label} (ms)`, fmt(r.ready!), '-', 'target <= 60 ms']);
+    rows.push([`hotplugd match, cache, whole process, ${label} (ms)`, fmt(wholeProcess(node, matchArgs).wall), '-', '-']);
+  }
   const mem = runChild('memory', dir, metaFile) as { loaded: number; afterCorpus: number; dfa: { dfaStates: number; dfaFlushes: number } };
   rows.push(['index memory, loaded (MB)', fmt(mem.loaded), '-', 'target < 30 MB']);
   rows.push([`index memory after corpus (MB, ${mem.dfa.dfaStates} DFA states, ${mem.dfa.dfaFlushes} flushes)`, fmt(mem.afterCorpus), '-', 'target < 30 MB']);

@@ -204,6 +204,10 @@ copy(join(REPO, 'systemd/hotplugd.service'), join(ROOT, 'lib/systemd/system/hotp
 mkdirSync(join(ROOT, 'etc/udev/rules.d'), { recursive: true });
 symlinkSync('/dev/null', join(ROOT, 'etc/udev/rules.d/80-drivers.rules'));
 copy(join(REPO, 'packaging/bash-completion'), join(ROOT, 'usr/share/bash-completion/completions/hotplugd'));
+// The index cache's directory: the unit's ReadWritePaths=-/var/cache/hotplugd
+// applies only to a directory that exists when the daemon starts (the daemon
+// fills it after its first idle moment; postrm purge removes it).
+mkdirSync(join(ROOT, 'var/cache/hotplugd'), { recursive: true });
 say('hotplugd(8) with go-md2man');
 const man = run('go-md2man', ['-in', join(REPO, 'man/hotplugd.8.md')]);
 put(join(ROOT, 'usr/share/man/man8/hotplugd.8.gz'), execFileSync('gzip', ['-9n'], { input: man }));

@@ -36,6 +36,12 @@ export interface DaemonDeps {
   settleIntervalMs?: number;
   /** Do not walk at start (an initramfs already did); resyncs still walk. */
   skipColdplug?: boolean;
+  /**
+   * Called whenever the daemon is idle (start-up done or the queue drained,
+   * no walk running), after any `settled` record: work that must stay off
+   * the start-up path runs there (writing the index cache, commands/run.ts).
+   */
+  idle?: () => void;
   /** Install-command runner and policy, load timeout (commands/daemon-setup.ts queuePolicy). */
   queue?: QueuePolicy;
 }

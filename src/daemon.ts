@@ -243,6 +243,7 @@ export class Daemon {
     if (this.stopping || this.q === undefined || this.q.busy || this.walks.running) return;
     const c = this.q.counts;
     this.settle.drained({ loaded: c.loaded, failed: c.failed, skipped: c.skipped, blacklisted: c.blacklisted, wouldLoad: c.wouldLoad });
+    if (this.phase === 'running') this.deps.idle?.();
   }
 
   private writeSettled(): void {
@@ -252,7 +253,7 @@ export class Daemon {
       // The first settled record after start says where the start-up time went.
       this.startupReported = true;
       this.clock.mark('settled');
-      startup = { ...this.clock.report(), indexSource: this.idx!.source };
+      startup = { ...this.clock.report(), indexSource: this.idx!.source, indexKind: this.idx!.kind };
     }
     this.deps.log.info(
       {

@@ -5,8 +5,8 @@
 import { type LoadQueue, LoadQueue as Queue } from '../core/queue.js';
 import { EXIT } from '../errors.js';
 import { walkSysfs } from '../sys/coldplug.js';
-import { loadIndex } from '../sys/indexfs.js';
-import { INDEX_FLAGS, INDEX_HELP, type Io, logIndexWarnings, parseFlags } from './common.js';
+import { loadIndexWithCache } from '../sys/indexfs.js';
+import { INDEX_FLAGS, INDEX_HELP, type Io, logCacheProblem, logIndexWarnings, parseFlags, writeCache } from './common.js';
 import { queuePolicy, setup, SYSTEM_FLAGS, SYSTEM_HELP } from './daemon-setup.js';
 
 export const COLDPLUG_HELP = `Usage: hotplugd coldplug [--dry-run] [INDEX FLAGS] [SYSTEM FLAGS]
@@ -36,7 +36,9 @@ export async function coldplugCommand(args: string[], io: Io): Promise<number> {
   const policy = queuePolicy(values);
   const s = setup(values, 'auto', io.stdout);
   if (s.fallback !== undefined) s.log.warn({ reason: s.fallback }, 'cannot load modules here: running as dry-run');
-  const index = loadIndex(s.location);
+  const loaded = loadIndexWithCache(s.location);
+  const index = loaded.index;
+  logCacheProblem(loaded.cache, s.log);
   logIndexWarnings(index, s.log);
   const queue: LoadQueue = new Queue({ index, kernel: s.kernel, log: s.log, modulesDir: s.location.modulesDir, ...policy });
   const r = await walkSysfs(s.paths.sysfs);
@@ -48,6 +50,8 @@ export async function coldplugCommand(args: string[], io: Io): Promise<number> {
   }
   await queue.idle();
   s.log.info({ devices: r.devices, modaliases: r.entries.length, distinct: seen.size, unreadable: r.errors.length, ms: r.ms, ...queue.counts }, 'coldplug done');
+  // After the loads: the cache write never delays them.
+  if (loaded.cache?.write !== undefined) await writeCache(loaded.cache.write, s.log);
   s.log.flush();
   return queue.counts.failed > 0 ? EXIT.LOAD_FAILED : EXIT.OK;
 }

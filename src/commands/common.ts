@@ -7,7 +7,8 @@ import { release } from 'node:os';
 import { type ModuleIndex } from '../core/index/module-index.js';
 import { type Log } from '../core/queue.js';
 import { EXIT, HotplugError, isHotplugError, printable } from '../errors.js';
-import { DEFAULT_CONFIG_DIRS, type IndexLocation } from '../sys/indexfs.js';
+import { type CacheWriteResult, DEFAULT_CACHE_DIR, type PendingCacheWrite } from '../sys/index-cache.js';
+import { type CacheOutcome, DEFAULT_CONFIG_DIRS, type IndexLocation } from '../sys/indexfs.js';
 
 export interface Io {
   stdout: NodeJS.WritableStream;
@@ -20,6 +21,7 @@ export const INDEX_FLAGS = {
   meta: { type: 'string' },
   'config-dir': { type: 'string', multiple: true },
   cmdline: { type: 'string' },
+  'cache-dir': { type: 'string' },
 } as const;
 
 export const INDEX_HELP = `Index:
@@ -34,7 +36,16 @@ export const INDEX_HELP = `Index:
                       ${DEFAULT_CONFIG_DIRS.join(' ')} that exist)
   --cmdline FILE      kernel command line for modprobe.blacklist= and module.param=,
                       which must be readable (default /proc/cmdline if present;
-                      '' to ignore)`;
+                      '' to ignore)
+  --cache-dir DIR     index cache directory (default $HOTPLUGD_CACHE_DIR, else
+                      ${DEFAULT_CACHE_DIR}; '' for none): the index compiled
+                      from depmod's files is kept in DIR/RELEASE.idx and used
+                      while those files are unchanged (size, mtime, inode, else
+                      SHA-256). Order: --meta, then a fresh cache (proved to
+                      match depmod's files), then a meta.pb fresh by mtime,
+                      then depmod's files (after which the cache is written,
+                      in the background; a damaged or stale cache is reported
+                      and rebuilt, never trusted)`;
 
 export function defaultModulesDir(): string {
   return `/lib/modules/${release()}`;
@@ -59,7 +70,42 @@ export function indexLocation(v: FlagValues<typeof INDEX_FLAGS>): IndexLocation 
     meta: v.meta,
     configDirs: dirs && dirs.length > 0 ? dirs : undefined,
     cmdline: v.cmdline,
+    cacheDir: v['cache-dir'] ?? process.env.HOTPLUGD_CACHE_DIR ?? DEFAULT_CACHE_DIR,
   };
+}
+
+/** A cache that was there but not used: one warning naming the file and why. */
+export function logCacheProblem(cache: CacheOutcome | undefined, log: Log): void {
+  const p = cache?.problem;
+  if (cache !== undefined && p !== undefined) log.warn({ file: cache.file, problem: p.problem, ...(p.code !== undefined ? { code: p.code } : {}) }, 'index cache not used');
+}
+
+/**
+ * The daemon's cache write: as writeCache, and when the file system is still
+ * read-only (EROFS: the root at early boot, before systemd-remount-fs), tried
+ * again after each of `delays` ms, quietly, until written or `superseded`
+ * (a reload asked for a newer write). Timers do not keep the process alive.
+ */
+export async function writeCacheRetrying(write: PendingCacheWrite, log: Log, superseded: () => boolean, delays = [15_000, 30_000, 60_000, 120_000, 240_000]): Promise<void> {
+  let r = await writeCache(write, log);
+  for (const ms of delays) {
+    if (r.written || r.code !== 'EROFS') return;
+    await new Promise((resolve) => setTimeout(resolve, ms).unref());
+    if (superseded()) return;
+    r = await write().catch((): CacheWriteResult => ({ written: false, file: '', level: 'warn', problem: 'unexpected' }));
+    if (r.written) log.info({ file: r.file, bytes: r.bytes, retried: true }, 'index cache written');
+  }
+}
+
+/** Run a pending cache write and log what it came to (one record; never throws). */
+export async function writeCache(write: PendingCacheWrite, log: Log): Promise<CacheWriteResult> {
+  const t0 = performance.now();
+  const r = await write().catch(
+    (e: unknown): CacheWriteResult => ({ written: false, file: '', level: 'warn', problem: `unexpected: ${(e as Error).message}` }),
+  );
+  if (r.written) log.info({ file: r.file, bytes: r.bytes, ms: Math.round(performance.now() - t0) }, 'index cache written');
+  else log[r.level]({ file: r.file, problem: r.problem, ...(r.code !== undefined ? { code: r.code } : {}) }, 'index cache not written');
+  return r;
 }
 
 /** parseArgs, with its errors turned into E_USAGE. */

@@ -8,14 +8,15 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EXIT, HotplugError, isHotplugError } from '../errors.js';
 import { type ColdplugEntry, walkSysfs } from '../sys/coldplug.js';
-import { loadIndex } from '../sys/indexfs.js';
+import { loadIndexWithCache } from '../sys/indexfs.js';
+import { type PendingCacheWrite } from '../sys/index-cache.js';
 import { NetlinkUeventSource } from '../sys/netlink.js';
 import { CaughtSignals, type SignalSource } from '../signals.js';
 import { SdNotifier } from '../sys/notify.js';
 import { formatAddress, parseListenAddress } from '../sys/listen-address.js';
 import type { MetricsServer } from '../sys/metrics-http.js';
 import { MetricsFeed } from '../metrics-feed.js';
-import { INDEX_FLAGS, INDEX_HELP, type Io, logIndexWarnings, parseFlags } from './common.js';
+import { INDEX_FLAGS, INDEX_HELP, type Io, logCacheProblem, logIndexWarnings, parseFlags, writeCacheRetrying } from './common.js';
 import { parseSize, queuePolicy, readKernelSeqnum, setup, SYSTEM_FLAGS, SYSTEM_HELP } from './daemon-setup.js';
 
 export const RUN_HELP = `Usage: hotplugd run [INDEX FLAGS] [SYSTEM FLAGS] [--rcvbuf SIZE] [--resync-interval MS] [--skip-coldplug] [--demo]
@@ -117,12 +118,26 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
   if (s.fallback !== undefined) s.log.warn({ reason: s.fallback }, 'cannot load modules here: running as dry-run');
   // Metrics count every record from here on; the gauges are read at each scrape.
   const feed = metricsAt === undefined ? undefined : new MetricsFeed(s.tap, () => daemonGauges(daemon));
+  let cacheWrite: PendingCacheWrite | undefined;
+  let cacheWrites = 0;
   const daemon = new Daemon({
     log: s.log,
     loadIndex: () => {
-      const index = loadIndex(s.location);
-      logIndexWarnings(index, s.log);
-      return index;
+      const r = loadIndexWithCache(s.location);
+      logCacheProblem(r.cache, s.log);
+      logIndexWarnings(r.index, s.log);
+      cacheWrite = r.cache?.write;
+      return r.index;
+    },
+    // The cache is written once start-up is done and the queue has drained:
+    // encoding it holds the event loop for a while (~0.1 s on Debian's
+    // index), which must not delay the first loads.
+    idle: () => {
+      const w = cacheWrite;
+      cacheWrite = undefined;
+      if (w === undefined) return;
+      const generation = ++cacheWrites;
+      void writeCacheRetrying(w, s.log, () => generation !== cacheWrites);
     },
     kernel: s.kernel,
     openSource: () => {

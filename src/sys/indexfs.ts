@@ -2,13 +2,14 @@
  * Reading an index and its configuration from the filesystem: the thin layer
  * over core/index/ (from-depmod.ts, meta/read.ts) and core/config.ts.
  */
-import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { type BigIntStats, existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { indexFromDepmod } from '../core/index/from-depmod.js';
 import { emptyConfig, type ModprobeConfig, parseCmdline, parseModprobeConf } from '../core/config.js';
 import { type IndexKind, type IndexParts, ModuleIndex } from '../core/index/module-index.js';
 import { decodeMeta } from '../core/index/meta/read.js';
 import { HotplugError, isHotplugError } from '../errors.js';
+import { cacheFileFor, nowNs, type PendingCacheWrite, pendingWrite, readCache, type SourceRead, statSource } from './index-cache.js';
 import { CMDLINE_MAX, INDEX_FILE_MAX, MODPROBE_CONF_MAX, readBoundedSync } from './readfile.js';
 
 /** kmod's search order; a file name in an earlier directory hides the same name later. */
@@ -33,6 +34,11 @@ export interface IndexLocation {
    * line); '' = none. A named file must be readable.
    */
   cmdline?: string | undefined;
+  /**
+   * Directory of the index cache (index-cache.ts); undefined or '' = no
+   * cache. The commands default to DEFAULT_CACHE_DIR.
+   */
+  cacheDir?: string | undefined;
 }
 
 /** A depmod file or meta.pb, bounded by INDEX_FILE_MAX; a missing file is E_INDEX_MISSING. */
@@ -49,12 +55,23 @@ function readIndexFile(file: string): Buffer {
   }
 }
 
-function readText(file: string): string {
-  return readIndexFile(file).toString('latin1');
+/** A depmod file as text; with `capture`, its stat (taken before the read) and bytes are kept for the index cache. */
+function readText(file: string, capture?: SourceRead[]): string {
+  let stat: BigIntStats | undefined;
+  try {
+    if (capture !== undefined) stat = statSource(file);
+  } catch {
+    // Left undefined: the cache is then not written (index-cache.ts pendingWrite); the read below reports the error.
+  }
+  const bytes = readIndexFile(file);
+  capture?.push({ path: file, stat, bytes });
+  return bytes.toString('latin1');
 }
 
-function readOptional(file: string): string | undefined {
-  return existsSync(file) ? readText(file) : undefined;
+function readOptional(file: string, capture?: SourceRead[]): string | undefined {
+  if (existsSync(file)) return readText(file, capture);
+  capture?.push({ path: file, stat: undefined, bytes: undefined });
+  return undefined;
 }
 
 /** A file or directory named by a flag that cannot be used: E_INPUT naming the flag and the errno. */
@@ -188,53 +205,95 @@ export function chooseIndex(loc: IndexLocation): IndexChoice {
   return { kind: 'depmod', file: loc.modulesDir, explicit: false };
 }
 
+/** What a load did with the index cache, for the caller to log and to finish later. */
+export interface CacheOutcome {
+  file: string;
+  /** Why a cache that was there was not used (it is rebuilt when the index comes from depmod's files). */
+  problem?: { problem: string; code?: string | undefined };
+  /** The cache write this load calls for (a new cache, or a new record); run it off the start-up path. */
+  write?: PendingCacheWrite;
+}
+
+export interface IndexLoad {
+  index: ModuleIndex;
+  /** Undefined when the cache is off (no cacheDir) or not consulted (--meta). */
+  cache?: CacheOutcome;
+}
+
 /**
- * Load the index at `loc` from the source chooseIndex picks now. A meta.pb
- * that was chosen automatically but cannot be read or decoded does not
- * disable a good module directory: depmod's files are read instead, and the
- * index says so (`fallback`, and a warning in `warnings`). An explicit --meta
- * that fails is an error, as is a fallback with no depmod files either (then
- * the meta.pb's own error is the one thrown).
+ * Load the index at `loc`. Precedence: an explicit --meta (the operator
+ * named it); else a fresh index cache (proved to be built from the depmod
+ * files there now, by stat and hash, and as fast to read as meta.pb); else
+ * the module directory's meta.pb when chooseIndex picks it (fresh by mtime
+ * only: depmod has not run since it was written); else depmod's files.
+ * A meta.pb that was chosen automatically but cannot be read or decoded does
+ * not disable a good module directory: depmod's files are read instead, and
+ * the index says so (`fallback`, and a warning in `warnings`). An explicit
+ * --meta that fails is an error, as is a fallback with no depmod files either
+ * (then the meta.pb's own error is the one thrown). Whenever the index comes
+ * from depmod's files and the cache is on, the outcome carries the write of
+ * a new cache.
  */
-export function loadIndex(loc: IndexLocation): ModuleIndex {
+export function loadIndexWithCache(loc: IndexLocation): IndexLoad {
   const config = loadConfig(loc.configDirs, loc.cmdline);
   const choice = chooseIndex(loc);
-  if (choice.kind === 'depmod') return new ModuleIndex(depmodParts(loc.modulesDir), config);
+  let cache: CacheOutcome | undefined;
+  if (!choice.explicit && loc.cacheDir !== undefined && loc.cacheDir !== '') {
+    const file = cacheFileFor(loc.cacheDir, loc.modulesDir);
+    const r = readCache(file, loc.modulesDir);
+    if ('hit' in r) return { index: new ModuleIndex(r.hit.parts, config), cache: { file, ...(r.hit.rewrite ? { write: r.hit.rewrite } : {}) } };
+    cache = { file, ...('problem' in r ? { problem: { problem: r.problem, code: r.code } } : {}) };
+  }
+  const fromDepmod = (): IndexParts => {
+    const sources: SourceRead[] = [];
+    const statTimeNs = nowNs();
+    const parts = depmodParts(loc.modulesDir, cache && sources);
+    if (cache) cache.write = pendingWrite(cache.file, loc.modulesDir, parts, sources, statTimeNs);
+    return parts;
+  };
+  if (choice.kind === 'depmod') return { index: new ModuleIndex(fromDepmod(), config), ...(cache ? { cache } : {}) };
   let metaError: HotplugError;
   try {
-    return new ModuleIndex(decodeMeta(readIndexFile(choice.file), choice.file), config);
+    return { index: new ModuleIndex(decodeMeta(readIndexFile(choice.file), choice.file), config), ...(cache ? { cache } : {}) };
   } catch (e) {
     if (choice.explicit || !isHotplugError(e)) throw e;
     metaError = e;
   }
   let parts: IndexParts;
   try {
-    parts = depmodParts(loc.modulesDir);
+    parts = fromDepmod();
   } catch {
+    if (cache) delete cache.write;
     throw metaError;
   }
   const prefix = `${choice.file}: `;
   const why = `${metaError.message.startsWith(prefix) ? metaError.message.slice(prefix.length) : metaError.message} [${metaError.code}]`;
   const fallback = { file: choice.file, code: metaError.code, problem: why };
   parts.warnings.unshift({ file: choice.file, line: 0, problem: `not used, depmod's files read instead: ${why}` });
-  return new ModuleIndex({ ...parts, fallback }, config);
+  return { index: new ModuleIndex({ ...parts, fallback }, config), ...(cache ? { cache } : {}) };
 }
 
-/** Index parts from depmod's files in `dir`. */
-export function depmodParts(dir: string): IndexParts {
+/** The index alone (loadIndexWithCache, the cache write left undone). */
+export function loadIndex(loc: IndexLocation): ModuleIndex {
+  return loadIndexWithCache(loc).index;
+}
+
+/**
+ * Index parts from depmod's files in `dir`. `capture` receives each file the
+ * compiled index is built from (CACHE_SOURCES, in that order) as it was read.
+ */
+export function depmodParts(dir: string, capture?: SourceRead[]): IndexParts {
   if (!existsSync(join(dir, 'modules.dep')) || !existsSync(join(dir, 'modules.alias'))) {
     throw new HotplugError('E_INDEX_MISSING', 'no depmod index here (modules.dep and modules.alias); run depmod, or pass --modules-dir or --meta', {
       file: dir,
     });
   }
-  return indexFromDepmod({
-    dir,
-    alias: readText(join(dir, 'modules.alias')),
-    dep: readText(join(dir, 'modules.dep')),
-    builtin: readOptional(join(dir, 'modules.builtin')),
-    softdep: readOptional(join(dir, 'modules.softdep')),
-    builtinModinfo: readOptional(join(dir, 'modules.builtin.modinfo')),
-    symbols: () => readOptional(join(dir, 'modules.symbols')),
-  });
+  // In CACHE_SOURCES order.
+  const dep = readText(join(dir, 'modules.dep'), capture);
+  const alias = readText(join(dir, 'modules.alias'), capture);
+  const builtin = readOptional(join(dir, 'modules.builtin'), capture);
+  const builtinModinfo = readOptional(join(dir, 'modules.builtin.modinfo'), capture);
+  const softdep = readOptional(join(dir, 'modules.softdep'), capture);
+  return indexFromDepmod({ dir, alias, dep, builtin, softdep, builtinModinfo, symbols: () => readOptional(join(dir, 'modules.symbols')) });
 }
 

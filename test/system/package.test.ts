@@ -51,6 +51,7 @@ describe('npm run package', () => {
       './usr/share/doc/hotplugd/copyright',
       './etc/udev/rules.d/80-drivers.rules',
       './usr/share/hotplugd/example/debian-6.1.0-56-amd64/modules.alias',
+      './var/cache/hotplugd/',
     ]) {
       expect(paths).toContain(path);
     }

@@ -39,6 +39,7 @@ describe('systemd', () => {
       'RestrictAddressFamilies=AF_NETLINK AF_UNIX',
       'CapabilityBoundingSet=CAP_SYS_MODULE CAP_NET_ADMIN',
       'LimitNOFILE=256',
+      'ReadWritePaths=-/var/cache/hotplugd',
     ]) {
       expect(unit).toContain(`\n${line}\n`);
     }

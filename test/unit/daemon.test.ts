@@ -115,6 +115,28 @@ describe('Daemon start-up', () => {
   });
 });
 
+describe('Daemon idle hook (the index cache write)', () => {
+  it('is called only once start-up is done and the queue has drained, after the settled record', async () => {
+    const seen: string[] = [];
+    const t = deps({
+      idle: () => {
+        seen.push(`idle after ${t.rec.records().filter((r) => r.msg === 'settled').length} settled`);
+      },
+      walker: new ControlledWalk(false),
+    });
+    const daemon = new Daemon(t.d);
+    const started = daemon.start();
+    await tick(5);
+    expect(seen).toEqual([]); // the walk is still going: not idle
+    t.walker.releaseAll();
+    await started;
+    for (let i = 0; i < 50 && seen.length === 0; i++) await tick(5);
+    expect(seen[0]).toBe('idle after 1 settled');
+    expect(t.rec.records().find((r) => r.msg === 'settled')).toMatchObject({ indexKind: 'depmod' });
+    await daemon.stop();
+  });
+});
+
 describe('Daemon reloads and walks', () => {
   it('merges 100 reload requests made during a reload into one more, with one walk at a time', async () => {
     const t = deps();

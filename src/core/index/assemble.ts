@@ -183,3 +183,33 @@ export function checkDecodedModules(list: readonly { name: string; path: string;
     return { name: m.name, path: m.path, builtin: m.path === '', deps: m.depends };
   });
 }
+
+/**
+ * modules.symbols for an index decoded from a file (the index cache), compiled
+ * on the first `symbol:` query as assembleIndex compiles it: a module named
+ * there and nowhere else is added without a file.
+ */
+export function symbolsLoader(
+  modules: ModuleRecord[],
+  classes: ClassTable,
+  warnings: LineWarning[],
+  symbols: () => AliasStream | undefined,
+): () => CompiledAliases {
+  return () => {
+    const byName = new Map<string, number>();
+    modules.forEach((m, i) => byName.set(m.name, i));
+    const moduleIndex = (name: string): number => {
+      let i = byName.get(name);
+      if (i === undefined) {
+        i = modules.push({ name, path: null, builtin: false, deps: [] }) - 1;
+        byName.set(name, i);
+      }
+      return i;
+    };
+    const stream = symbols();
+    if (stream === undefined) return compileAliases([], moduleIndex, classes, '', warnings, 16);
+    const c = new AliasCompiler(classes, stream.file, warnings, stream.sizeHint);
+    stream.forEach((pattern, module) => c.add(pattern, moduleIndex(module)));
+    return c.finish(1024);
+  };
+}

@@ -4,7 +4,7 @@
  * as the assembler's input. Pure: the texts are handed in (sys/indexfs.ts
  * reads them).
  */
-import { assembleIndex } from './assemble.js';
+import { type AliasStream, assembleIndex } from './assemble.js';
 import { forEachAlias, type LineWarning, parseBuiltinFile, parseBuiltinModinfo, parseDepFile, parseSoftdepFile } from './depmod.js';
 import { type IndexParts } from './module-index.js';
 
@@ -48,4 +48,14 @@ export function indexFromDepmod(t: DepmodTexts): IndexParts {
             return { file: symbolsFile, sizeHint: text.length >> 2, forEach: (each) => forEachAlias(text, symbolsFile, warnings, each) };
           },
   });
+}
+
+/** modules.symbols as an alias stream, read by `read` when first asked (symbolsLoader, for the index cache). */
+export function symbolsStream(dir: string, read: () => string | undefined, warnings: LineWarning[]): () => AliasStream | undefined {
+  const file = `${dir}/modules.symbols`;
+  return () => {
+    const text = read();
+    if (text === undefined) return undefined;
+    return { file, sizeHint: text.length >> 2, forEach: (each) => forEachAlias(text, file, warnings, each) };
+  };
 }

@@ -58,7 +58,8 @@ export interface IndexParts {
   fallback?: IndexFallback;
 }
 
-export type IndexKind = 'meta.pb' | 'depmod';
+/** 'cache': hotplugd's index cache (a meta.pb built from depmod's files, checked against them). */
+export type IndexKind = 'meta.pb' | 'depmod' | 'cache';
 
 export interface IndexFallback {
   /** The meta.pb not used. */

@@ -14,7 +14,13 @@ export const MetaField = {
   compiledBuiltinDeviceMatches: 104,
   byteClasses: 105,
   checksum: 106,
+  modulesWithoutFile: 107,
+  cache: 108,
 } as const;
+
+export const CacheRecordField = { format: 1, kernelRelease: 2, modulesDir: 3, statTimeNs: 4, sources: 5 } as const;
+
+export const CacheSourceField = { path: 1, present: 2, size: 3, mtimeNs: 4, ino: 5, sha256: 6 } as const;
 
 export const ModuleField = { name: 1, path: 2, depends: 3 } as const;
 

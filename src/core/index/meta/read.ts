@@ -59,8 +59,12 @@ function readSoftdep(r: Wire, end: number): { module: string; pre: string[]; pos
   return s;
 }
 
-/** Decode meta.pb bytes into index parts; throws HotplugError on anything malformed. */
-export function decodeMeta(bytes: Uint8Array, source: string): IndexParts & { kernelRelease: string } {
+/**
+ * Decode meta.pb bytes into index parts; throws HotplugError on anything
+ * malformed. `checksumAt`: the caller has verified the checksum already
+ * (verifyChecksum's answer), so it is not computed twice.
+ */
+export function decodeMeta(bytes: Uint8Array, source: string, checksumAt?: number): IndexParts & { kernelRelease: string } {
   const classes = new ClassTable();
   const r = new Wire(bytes, source);
   const radix = new RadixReader(r, classes);
@@ -74,19 +78,24 @@ export function decodeMeta(bytes: Uint8Array, source: string): IndexParts & { ke
   const builders = new Map<number, TrieBuilder>();
   const compiled = new Map<number, CompiledMatcherRead>();
   const classBytes: Uint8Array[] = [];
+  const withoutFile: number[] = [];
   try {
-    const checksumAt = verifyChecksum(bytes, source);
+    const verifiedAt = checksumAt ?? verifyChecksum(bytes, source);
     while (r.pos < r.len) {
       const tagAt = r.pos;
       r.next();
       const f = r.field;
       if (f === MetaField.checksum) {
         // Only the verified one, where it was found: anything else is damage.
-        if (tagAt !== checksumAt) throw corrupt(source, 'a checksum field that is not the last 35 bytes of the file');
+        if (tagAt !== verifiedAt) throw corrupt(source, 'a checksum field that is not the last 35 bytes of the file');
         r.pos = r.len;
         continue;
       }
-      if (!META_FIELDS.has(f)) {
+      if (f === MetaField.modulesWithoutFile) {
+        r.uint32sField(withoutFile);
+        continue;
+      }
+      if (!META_FIELDS.has(f) || f === MetaField.cache) {
         r.skipField();
         continue;
       }
@@ -106,8 +115,15 @@ export function decodeMeta(bytes: Uint8Array, source: string): IndexParts & { ke
       }
     }
     modules = checkDecodedModules(list, source);
+    for (const i of withoutFile) {
+      const m = modules[i];
+      if (m === undefined) throw corrupt(source, `modules_without_file names index ${i}, out of range (${modules.length} modules)`);
+      m.path = null;
+      m.builtin = false;
+    }
     // Compiled matchers make the radix trees redundant (this byte order only).
     const useCompiled = compiled.has(MetaField.compiledDeviceMatches) && endianness() === 'LE';
+    if (!useCompiled && compiled.size > 0 && trees.length === 0) throw corrupt(source, 'compiled matchers only, which a big-endian machine cannot use');
     for (const t of useCompiled ? [] : trees) {
       const builder = new TrieBuilder(t.len >> 2);
       radix.radix(t.pos, t.pos + t.len, builder, 0, 0, modules.length);

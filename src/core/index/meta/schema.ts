@@ -1,7 +1,7 @@
 /**
  * proto/meta.proto as protobufjs JSON: the schema as data, so the encoder needs
  * no file at run time (and a bundle carries it). Generated from the .proto;
- * test/unit/core/index/meta/schema.test.ts checks the two are the same.
+ * test/integration/core/index/meta/meta.test.ts checks the two are the same.
  */
 export const META_SCHEMA = {
   "nested": {
@@ -55,6 +55,73 @@ export const META_SCHEMA = {
                 "checksum": {
                   "type": "bytes",
                   "id": 106
+                },
+                "modulesWithoutFile": {
+                  "rule": "repeated",
+                  "type": "uint32",
+                  "id": 107,
+                  "protoName": "modules_without_file"
+                },
+                "cache": {
+                  "type": "CacheRecord",
+                  "id": 108
+                }
+              }
+            },
+            "CacheRecord": {
+              "fields": {
+                "format": {
+                  "type": "uint32",
+                  "id": 1
+                },
+                "kernelRelease": {
+                  "type": "string",
+                  "id": 2,
+                  "protoName": "kernel_release"
+                },
+                "modulesDir": {
+                  "type": "string",
+                  "id": 3,
+                  "protoName": "modules_dir"
+                },
+                "statTimeNs": {
+                  "type": "int64",
+                  "id": 4,
+                  "protoName": "stat_time_ns"
+                },
+                "sources": {
+                  "rule": "repeated",
+                  "type": "CacheSource",
+                  "id": 5
+                }
+              }
+            },
+            "CacheSource": {
+              "fields": {
+                "path": {
+                  "type": "string",
+                  "id": 1
+                },
+                "present": {
+                  "type": "bool",
+                  "id": 2
+                },
+                "size": {
+                  "type": "uint64",
+                  "id": 3
+                },
+                "mtimeNs": {
+                  "type": "int64",
+                  "id": 4,
+                  "protoName": "mtime_ns"
+                },
+                "ino": {
+                  "type": "uint64",
+                  "id": 5
+                },
+                "sha256": {
+                  "type": "bytes",
+                  "id": 6
                 }
               }
             },

@@ -30,13 +30,14 @@ interface RadixNodeMsg {
 
 interface MetaMsg {
   modules: { name: string; path: string; depends: number[] }[];
-  moduleDeviceMatches: RadixNodeMsg;
-  builtinDeviceMatches: RadixNodeMsg;
+  moduleDeviceMatches?: RadixNodeMsg;
+  builtinDeviceMatches?: RadixNodeMsg;
   softdeps: { module: string; pre: string[]; post: string[] }[];
   kernelRelease: string;
   compiledDeviceMatches?: CompiledMatcherMsg;
   compiledBuiltinDeviceMatches?: CompiledMatcherMsg;
   byteClasses?: Uint8Array[];
+  modulesWithoutFile?: number[];
 }
 
 /** protobufjs, loaded only to encode: decoding uses the small reader below (protobufjs costs 30 ms of start-up). */
@@ -146,20 +147,38 @@ function buildRadix(entries: readonly PatternEntry[], classes: ClassTable): Radi
   return { type: NodeType.ROOT, children, moduleIndex: root.modules };
 }
 
-/** Encode index parts as meta.pb bytes. */
-export async function encodeMeta(parts: IndexParts, kernelRelease = ''): Promise<Uint8Array> {
+/**
+ * Encode index parts as meta.pb bytes. `trailer`: more Meta fields, already
+ * encoded, placed just before the checksum (the index cache's record).
+ */
+export async function encodeMeta(parts: IndexParts, kernelRelease = '', trailer?: Uint8Array, opts: { radix?: boolean } = {}): Promise<Uint8Array> {
+  // The radix trees are what Monogon reads; hotplugd reads the compiled
+  // matchers instead where they are written (little-endian), so a file only
+  // hotplugd reads (the index cache) may leave the trees out (opts.radix false).
+  const radix = opts.radix !== false || endianness() !== 'LE';
   const msg: MetaMsg = {
     modules: parts.modules.map((m) => ({ name: m.name, path: m.builtin ? '' : (m.path ?? ''), depends: m.deps })),
-    moduleDeviceMatches: buildRadix(parts.aliases.matcher.entries(), parts.classes),
-    builtinDeviceMatches: buildRadix(parts.builtinAliases.matcher.entries(), parts.classes),
+    ...(radix
+      ? {
+          moduleDeviceMatches: buildRadix(parts.aliases.matcher.entries(), parts.classes),
+          builtinDeviceMatches: buildRadix(parts.builtinAliases.matcher.entries(), parts.classes),
+        }
+      : {}),
     softdeps: [...parts.softdeps].map(([module, s]) => ({ module, pre: s.pre, post: s.post })),
     kernelRelease,
   };
+  const withoutFile = parts.modules.flatMap((m, i) => (m.path === null && !m.builtin ? [i] : []));
+  if (withoutFile.length > 0) msg.modulesWithoutFile = withoutFile;
   if (endianness() === 'LE') {
     msg.compiledDeviceMatches = compiledMsg(parts.aliases);
     msg.compiledBuiltinDeviceMatches = compiledMsg(parts.builtinAliases);
     msg.byteClasses = parts.classes.sets.map((set) => bytesOf(set));
   }
   const T = await MetaType();
-  return appendChecksum(T.encode(T.fromObject(msg)).finish());
+  const body = T.encode(T.fromObject(msg)).finish();
+  if (trailer === undefined) return appendChecksum(body);
+  const out = new Uint8Array(body.length + trailer.length);
+  out.set(body);
+  out.set(trailer, body.length);
+  return appendChecksum(out);
 }

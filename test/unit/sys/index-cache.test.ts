@@ -1,0 +1,197 @@
+/**
+ * The index cache (src/sys/index-cache.ts): a fresh cache answers as depmod's
+ * files do; every kind of staleness or damage is one problem and a rebuild,
+ * never a crash or a wrong answer.
+ */
+import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { type ModuleIndex } from '../../../src/core/index/module-index.js';
+import { readCacheRecord, replaceCacheRecord } from '../../../src/core/index/meta/cache-record.js';
+import { cacheFileFor, readCache, writeCacheFile } from '../../../src/sys/index-cache.js';
+import { type IndexLoad, type IndexLocation, loadIndexWithCache } from '../../../src/sys/indexfs.js';
+import { smallDepmodDir } from '../../support/small-index.js';
+
+const AHCI = 'pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01';
+const hourAgo = new Date(Date.now() - 3600_000);
+
+function answers(index: ModuleIndex, queries: readonly string[]): string {
+  return queries.map((q) => `${q}\t${index.lookup(q).source}\t${index.lookup(q).names.join(' ')}`).join('\n');
+}
+
+describe('index cache', () => {
+  let dir: string;
+  let queries: string[];
+  let cacheDir: string;
+  let loc: IndexLocation;
+  let file: string;
+
+  /** A load, and its cache write done at once. */
+  async function load(): Promise<IndexLoad> {
+    const r = loadIndexWithCache(loc);
+    if (r.cache?.write) expect((await r.cache.write()).written).toBe(true);
+    return r;
+  }
+
+  beforeEach(() => {
+    const small = smallDepmodDir(['ahci', 'virtio_net'], 400);
+    // Named like a module directory (/lib/modules/RELEASE), with old mtimes (not racy).
+    dir = join(mkdtempSync(join(tmpdir(), 'hotplugd-cache-')), '6.1.0-test');
+    cpSync(small.dir, dir, { recursive: true });
+    // A module with an alias but no file: it must stay "no file", not become built in.
+    appendFileSync(join(dir, 'modules.alias'), 'alias pci:vFFFFd* nofile_mod\n');
+    writeFileSync(join(dir, 'modules.symbols'), 'alias symbol:ahci_ops libahci\n');
+    for (const n of readdirSync(dir)) utimesSync(join(dir, n), hourAgo, hourAgo);
+    queries = [...small.queries, 'pci:vFFFFd0', 'nofile_mod', 'symbol:ahci_ops'];
+    cacheDir = join(mkdtempSync(join(tmpdir(), 'hotplugd-cachedir-')), 'cache');
+    loc = { modulesDir: dir, configDirs: [''], cmdline: '', cacheDir };
+    file = cacheFileFor(cacheDir, dir);
+  });
+
+  it('is written after a load from depmod files, in a directory it creates 0755, and then used with the same answers', async () => {
+    const first = await load();
+    expect(first.index.kind).toBe('depmod');
+    expect(file).toBe(join(cacheDir, '6.1.0-test.idx'));
+    expect(statSync(cacheDir).mode & 0o777).toBe(0o755);
+    const second = loadIndexWithCache(loc);
+    expect(second.index.kind).toBe('cache');
+    expect(second.cache).toEqual({ file });
+    expect(answers(second.index, queries)).toBe(answers(first.index, queries));
+    expect(second.index.lookup('nofile_mod').source).toBe('none');
+    expect(second.index.lookup('symbol:ahci_ops').names).toEqual(['libahci']);
+  });
+
+  it('is still used when a source was touched but not changed (mtime differs, hash matches), and its record is rewritten', async () => {
+    await load();
+    utimesSync(join(dir, 'modules.alias'), new Date(Date.now() - 600_000), new Date(Date.now() - 600_000));
+    const r = loadIndexWithCache(loc);
+    expect(r.index.kind).toBe('cache');
+    expect(r.cache?.write).toBeDefined();
+    await r.cache!.write!();
+    const rec = readCacheRecord(readFileSync(file), file).record;
+    expect(rec.sources.find((s) => s.path.endsWith('modules.alias'))!.mtimeNs).toBe(statSync(join(dir, 'modules.alias'), { bigint: true }).mtimeNs);
+    expect(loadIndexWithCache(loc).cache?.write).toBeUndefined(); // stat matches again: nothing hashed, nothing to write
+  });
+
+  it.each([
+    ['a source whose content changed', () => writeFileSync(join(dir, 'modules.alias'), `alias ${AHCI} virtio_net\n`), 'modules.alias changed'],
+    ['a source whose size changed', () => appendFileSync(join(dir, 'modules.dep'), 'kernel/x/nofile_mod.ko:\n'), 'modules.dep changed'],
+    ['a source that appeared', () => writeFileSync(join(dir, 'modules.builtin'), 'kernel/x/nofile_mod.ko\n'), 'modules.builtin appeared'],
+  ])('is rebuilt after %s', async (_what, change, problem) => {
+    const before = await load();
+    change();
+    const r = loadIndexWithCache(loc);
+    expect(r.index.kind).toBe('depmod');
+    expect(r.cache?.problem?.problem).toContain(problem);
+    expect(r.cache?.write).toBeDefined();
+    expect((await r.cache!.write!()).written).toBe(true);
+    const again = loadIndexWithCache(loc);
+    expect(again.index.kind).toBe('cache');
+    expect(answers(again.index, queries)).toBe(answers(r.index, queries));
+    expect(answers(again.index, queries)).not.toBe(answers(before.index, queries));
+  });
+
+  it('hashes a source modified within the same timestamp tick as the cache was written, and sees the change ("racy", as git)', async () => {
+    // The same whole second for both versions: a coarse file system cannot tell them apart by stat.
+    const tick = new Date(Math.floor(Date.now() / 1000) * 1000);
+    utimesSync(join(dir, 'modules.alias'), tick, tick);
+    await load();
+    const alias = readFileSync(join(dir, 'modules.alias'), 'latin1');
+    writeFileSync(join(dir, 'modules.alias'), alias.replace('virtio_net', 'virtio_nex')); // same size
+    utimesSync(join(dir, 'modules.alias'), tick, tick);
+    const r = loadIndexWithCache(loc);
+    expect(r.index.kind).toBe('depmod');
+    expect(r.cache?.problem?.problem).toContain('modules.alias changed');
+  });
+
+  it('is not used for another module directory (another release), and is rebuilt there', async () => {
+    await load();
+    const other = join(dir, '..', '6.1.0-other');
+    cpSync(dir, other, { recursive: true });
+    cpSync(file, cacheFileFor(cacheDir, other));
+    const r = loadIndexWithCache({ ...loc, modulesDir: other });
+    expect(r.index.kind).toBe('depmod');
+    expect(r.cache?.problem?.problem).toMatch(/built for .*6\.1\.0-test/);
+  });
+
+  it('changes of modprobe.d and the command line need no rebuild: they are applied over the cached index at every load', async () => {
+    await load();
+    const conf = mkdtempSync(join(tmpdir(), 'hotplugd-conf-'));
+    writeFileSync(join(conf, 'x.conf'), 'blacklist ahci\nalias mine ahci\n');
+    const r = loadIndexWithCache({ ...loc, configDirs: [conf] });
+    expect(r.index.kind).toBe('cache');
+    expect(r.index.isBlacklisted('ahci')).toBe(true);
+    expect(r.index.lookup('mine').names).toEqual(['ahci']);
+  });
+
+  it('refuses an unknown format with a problem naming it', async () => {
+    await load();
+    const bytes = readFileSync(file);
+    const { record, at } = readCacheRecord(bytes, file);
+    writeFileSync(file, replaceCacheRecord(bytes, at, { ...record, format: 99 }));
+    expect(readCache(file, dir)).toEqual({ problem: 'unknown cache format 99 (this hotplugd writes 1)' });
+  });
+
+  it('ignores a truncated cache, a meta.pb, a directory and an oversized file, each with a problem, and reads depmod files', async () => {
+    await load();
+    const good = readFileSync(file);
+    const cases: [() => void, RegExp][] = [
+      [() => truncateSync(file, good.length - 10), /no checksum/],
+      [() => writeFileSync(file, good.subarray(0, good.length >> 1)), /no checksum/],
+      [() => writeFileSync(file, ''), /no checksum/],
+      [() => truncateSync(file, 65 * 1024 * 1024), /larger than the 64 MiB cap/],
+    ];
+    for (const [damage, problem] of cases) {
+      writeFileSync(file, good);
+      damage();
+      const r = loadIndexWithCache(loc);
+      expect(r.index.kind).toBe('depmod');
+      expect(r.cache?.problem?.problem).toMatch(problem);
+    }
+    const asDir = cacheFileFor(cacheDir, join(dir, '..', 'dir-release'));
+    mkdirSync(asDir);
+    expect(readCache(asDir, join(dir, '..', 'dir-release'))).toMatchObject({ code: 'E_INPUT', problem: expect.stringMatching(/not a regular file/) as string });
+  });
+
+  it('ignores the cache after single-byte damage (one bit flipped in each of ~750 bytes, all of the record and checksum), with a problem: never a crash, never other answers', async () => {
+    const depmod = (await load()).index;
+    const want = answers(depmod, queries);
+    const good = readFileSync(file);
+    // Every byte of the record and checksum at the end, and bytes at a stride before them.
+    const tail = good.length - 450;
+    const stride = Math.ceil(tail / 300);
+    const at = [...Array.from({ length: Math.ceil(tail / stride) }, (_, k) => k * stride), ...Array.from({ length: 450 }, (_, k) => tail + k)];
+    let refused = 0;
+    for (const i of at) {
+      const bad = Buffer.from(good);
+      bad[i]! ^= 1 << (i % 8);
+      writeFileSync(file, bad);
+      const r = readCache(file, dir);
+      if ('problem' in r) refused++;
+      else if ('hit' in r) expect(answers(loadIndexWithCache(loc).index, queries)).toBe(want);
+    }
+    expect(refused).toBe(at.length);
+  });
+
+  it('writing into a directory whose parent is missing, or that is a file, reports it and throws nothing', () => {
+    const missing = writeCacheFile(join(cacheDir, 'no', 'such', 'x.idx'), new Uint8Array(4));
+    expect(missing).toMatchObject({ written: false, level: 'info', code: 'ENOENT' });
+    mkdirSync(cacheDir, { recursive: true });
+    writeFileSync(join(cacheDir, 'plain'), '');
+    const notDir = writeCacheFile(join(cacheDir, 'plain', 'x.idx'), new Uint8Array(4));
+    expect(notDir).toMatchObject({ written: false, level: 'warn' });
+  });
+
+  it('records the module directory as an absolute path: written through a relative one, used through the absolute one', async () => {
+    loc = { ...loc, modulesDir: relative(process.cwd(), dir) };
+    expect((await load()).index.kind).toBe('depmod');
+    expect(loadIndexWithCache({ ...loc, modulesDir: dir }).index.kind).toBe('cache');
+  });
+
+  it("is off with cacheDir '' (nothing read, nothing written)", () => {
+    const r = loadIndexWithCache({ ...loc, cacheDir: '' });
+    expect(r.index.kind).toBe('depmod');
+    expect(r.cache).toBeUndefined();
+  });
+});
