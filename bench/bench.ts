@@ -9,7 +9,9 @@
  * cache as a whole process (bench/index-ready.ts) and `hotplugd match` from
  * the cache as a whole process, on this Node and on the Node the package
  * carries (packaging/runtime.json, fetched as scripts/package.mjs fetches it),
- * and the memory the index holds (heap + typed arrays).
+ * `match --stdin` over the whole corpus as a whole process against the
+ * libkmod harness answering the same queries as a whole process, and the
+ * memory the index holds (heap + typed arrays).
  *
  * Needs: gcc and libkmod-dev, and scripts/fetch-kernel.sh (Debian registry)
  * for a module directory with libkmod's binary indexes.
@@ -122,6 +124,18 @@ function wholeProcess(node: string, args: string[]): { ready: number | undefined
   return { ready: ready.length > 0 ? median(ready) : undefined, wall: median(wall) };
 }
 
+/** Median of 3 whole processes fed `input` on stdin: spawn to exit, ms. */
+function wallWithInput(cmd: string, args: string[], input: string): number {
+  const wall: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const t0 = performance.now();
+    const r = spawnSync(cmd, args, { input, encoding: 'latin1', maxBuffer: 1 << 28 });
+    wall.push(performance.now() - t0);
+    if (r.status !== 0 && r.status !== 1) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
+  }
+  return median(wall);
+}
+
 function timeLookups(index: ModuleIndex, queries: string[], passes: number): number {
   for (const q of queries) index.lookup(q); // warm: JIT and DFA cache
   const t0 = process.hrtime.bigint();
@@ -204,6 +218,14 @@ async function main(): Promise<void> {
     const r = wholeProcess(node, [ready, dir, cacheDir]);
     rows.push([`process start -> index ready, cache, ${label} (ms)`, fmt(r.ready!), '-', 'target <= 60 ms']);
     rows.push([`hotplugd match, cache, whole process, ${label} (ms)`, fmt(wholeProcess(node, matchArgs).wall), '-', '-']);
+  }
+  // The whole corpus as whole processes: hotplugd match --stdin (index from the
+  // cache) against the libkmod harness printing the same answers.
+  const input = corpus.join('\n') + '\n';
+  const kmodWhole = wallWithInput(harness, [dir], input);
+  for (const [label, node] of [[`Node ${process.versions.node}`, process.execPath], ...(node24 ? [[`Node ${node24.version}`, node24.path]] : [])] as [string, string][]) {
+    const ours = wallWithInput(node, [cli, 'match', '--stdin', '--modules-dir', dir, '--cache-dir', cacheDir, '--config-dir', '', '--cmdline', ''], input);
+    rows.push([`match --stdin, corpus, whole process, ${label} (ms)`, fmt(ours), fmt(kmodWhole), `${fmt(ours / kmodWhole, 3)}x (target <= 0.3x)`]);
   }
   const mem = runChild('memory', dir, metaFile) as { loaded: number; afterCorpus: number; dfa: { dfaStates: number; dfaFlushes: number } };
   rows.push(['index memory, loaded (MB)', fmt(mem.loaded), '-', 'target < 30 MB']);
