@@ -36,6 +36,8 @@ export interface DaemonDeps {
   settleIntervalMs?: number;
   /** Do not walk at start (an initramfs already did); resyncs still walk. */
   skipColdplug?: boolean;
+  /** READY=1 when the coldplug requests are queued (default) or when they are all done ('settled'). */
+  readyAfter?: 'queued' | 'settled';
   /** Install-command runner and policy, load timeout (commands/daemon-setup.ts queuePolicy). */
   queue?: QueuePolicy;
 }

@@ -12,9 +12,12 @@ import { NetlinkUeventSource } from '../sys/netlink.js';
 import { CaughtSignals, type SignalSource } from '../signals.js';
 import { SdNotifier } from '../sys/notify.js';
 import { INDEX_FLAGS, INDEX_HELP, type Io, logIndexWarnings, parseFlags } from './common.js';
-import { parseSize, queuePolicy, readKernelSeqnum, setup, SYSTEM_FLAGS, SYSTEM_HELP } from './daemon-setup.js';
+import { CONTROL_RUN_FLAGS, CONTROL_RUN_HELP, controlGroup, parseSize, queuePolicy, readKernelSeqnum, readyAfter, setup, SYSTEM_FLAGS, SYSTEM_HELP } from './daemon-setup.js';
+import { startControl } from '../control/start.js';
+import { CONTROL_FLAGS } from '../control/client.js';
 
-export const RUN_HELP = `Usage: hotplugd run [INDEX FLAGS] [SYSTEM FLAGS] [--rcvbuf SIZE] [--resync-interval MS] [--skip-coldplug] [--demo]
+export const RUN_HELP = `Usage: hotplugd run [INDEX FLAGS] [SYSTEM FLAGS] [CONTROL FLAGS] [--rcvbuf SIZE]
+                    [--resync-interval MS] [--skip-coldplug] [--demo]
 
 Listen for kernel uevents (netlink, group 1, kernel senders only), walk
 SYSFS/devices once (coldplug), and load the modules every MODALIAS needs,
@@ -35,11 +38,15 @@ ${INDEX_HELP}
 
 ${SYSTEM_HELP}
 
+${CONTROL_RUN_HELP}
+
 Signals: SIGTERM/SIGINT abort a walk in progress, let the load in flight
 finish and exit 0; SIGHUP reloads the index (choosing meta.pb or depmod's
 files again), modprobe.d and the command line, then walks /sys again; SIGHUPs
 during a reload merge into one more; a SIGHUP during start-up waits for it.
-systemd: Type=notify (READY=1, STATUS=, WATCHDOG=1, STOPPING=1).
+systemd: Type=notify (READY=1, STATUS=, WATCHDOG=1, STOPPING=1); READY=1 is sent
+once the control socket is bound and the coldplug requests are queued, or,
+with --ready-after settled, once they are all done.
 Exit codes: 0 stopped by a signal, 100 usage error, 111 system error (index
 missing or corrupt, cannot load with --mode load, socket unavailable or
 stopped working); start-up failures exit at once, without READY=1.
@@ -75,7 +82,7 @@ function explainMissingIndex(e: unknown, procfs: string): unknown {
 export async function runDaemonCommand(args: string[], io: Io, signals: SignalSource = new CaughtSignals()): Promise<number> {
   const { values } = parseFlags(
     args,
-    { ...INDEX_FLAGS, ...SYSTEM_FLAGS, rcvbuf: { type: 'string' }, 'resync-interval': { type: 'string' }, 'skip-coldplug': { type: 'boolean' }, demo: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    { ...INDEX_FLAGS, ...SYSTEM_FLAGS, ...CONTROL_FLAGS, ...CONTROL_RUN_FLAGS, rcvbuf: { type: 'string' }, 'resync-interval': { type: 'string' }, 'skip-coldplug': { type: 'boolean' }, demo: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
     false,
   );
   if (values.help) {
@@ -93,7 +100,10 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
     values['modules-dir'] ??= demoModulesDir();
     values.cmdline ??= '';
   }
+  const group = controlGroup(values['control-group']);
+  const ready = readyAfter(values['ready-after']);
   const s = setup(values, 'auto', io.stdout);
+  const policy = queuePolicy(values);
   if (s.fallback !== undefined) s.log.warn({ reason: s.fallback }, 'cannot load modules here: running as dry-run');
   const daemon = new Daemon({
     log: s.log,
@@ -126,7 +136,19 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
     watchdogUsec: process.env.WATCHDOG_USEC !== undefined ? Number(process.env.WATCHDOG_USEC) : undefined,
     resyncIntervalMs: Number(resyncRaw),
     skipColdplug: values['skip-coldplug'] === true,
-    queue: queuePolicy(values),
+    queue: policy,
+    readyAfter: ready,
+  });
+  // Bound before start (settle callers may connect while coldplug runs); a
+  // --control path that cannot be bound fails start-up (exit 111).
+  const control = await startControl({
+    daemon,
+    tap: s.tap,
+    log: s.log,
+    path: values.control,
+    group,
+    procfs: s.paths.procfs,
+    info: { mode: s.kernel.loads ? 'load' : 'dry-run', jobs: policy.jobs ?? 1, modulesDir: s.location.modulesDir, control: '' },
   });
   // SIGTERM stops at once, even during start-up (the walk is aborted); a
   // SIGHUP during start-up waits for it; SIGHUPs during a reload merge into one more.
@@ -141,6 +163,7 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
         return;
       }
       s.log.info({ signal }, 'stopping');
+      control.close();
       void daemon.stop().then(() => resolve(EXIT.OK));
     });
   });
@@ -150,6 +173,7 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
   try {
     await daemon.start();
   } catch (e) {
+    control.close();
     await daemon.stop();
     throw explainMissingIndex(e, s.paths.procfs);
   }
@@ -162,6 +186,7 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
   started = true;
   if (hupDuringStart) reload();
   const fatal = daemon.fatal.then(async (e) => {
+    control.close();
     await daemon.stop();
     io.stderr.write(`hotplugd: ${e.message} [${e.code}]\n`);
     return EXIT.SYSTEM;
