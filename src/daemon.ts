@@ -21,7 +21,7 @@
 import { type ModuleIndex } from './core/index/module-index.js';
 import { LoadQueue } from './core/queue.js';
 import { type DaemonDeps } from './daemon-deps.js';
-import { Serial, SettleTracker } from './daemon-state.js';
+import { InFlight, Serial, SettleTracker } from './daemon-state.js';
 import { StartupClock } from './startup-clock.js';
 import { UeventIntake } from './uevent-intake.js';
 import { type SettleOutcome, SettleWaiters } from './daemon-settle.js';
@@ -62,6 +62,8 @@ export class Daemon {
   private startupReported = false;
   /** Counters for the settled record and tests. */
   readonly stats = { events: 0, adds: 0, rejected: 0, lost: 0n, resyncs: 0, coldplugs: 0, reloads: 0 };
+  /** Modules inside a load call now (status, settle). */
+  private readonly inFlight = new InFlight();
   /** Callers of settle (control socket, --ready-after settled). */
   private readonly waiters: SettleWaiters;
   /** When the last `settled` record was written (ISO time). */
@@ -116,11 +118,16 @@ export class Daemon {
     return {
       phase: this.phase,
       queued: this.q?.depth ?? 0,
-      inFlight: this.q?.activeModules ?? [],
+      inFlight: this.inFlight.names(),
       walking: this.walks.running,
       resyncScheduled: this.resyncTimer !== undefined,
       seqnum: { handled: this.intake.latest?.toString() ?? null, kernel: this.deps.readKernelSeqnum()?.toString() ?? null },
     };
+  }
+
+  /** Modules inside a load call now. */
+  inFlightModules(): string[] {
+    return this.inFlight.names();
   }
 
   /** The index in use (status, why); undefined before start() loaded it. */
@@ -180,7 +187,7 @@ export class Daemon {
     const index = this.deps.loadIndex();
     this.idx = index;
     this.clock.mark('indexReady');
-    this.q = new LoadQueue({ index, kernel: this.clock.timed(this.deps.kernel), log, modulesDir: this.deps.modulesDir, ...this.deps.queue });
+    this.q = new LoadQueue({ index, kernel: this.inFlight.wrap(this.clock.timed(this.deps.kernel)), log, modulesDir: this.deps.modulesDir, ...this.deps.queue });
     this.q.onIdle = () => this.drained();
     log.info({ ...source.info, kernel: this.deps.kernel.kind, index: index.source, ...index.stats() }, 'listening');
     for (const p of source.info.problems) log.warn({ problem: p }, 'uevent socket');
@@ -238,6 +245,7 @@ export class Daemon {
   private quietCheck(): void {
     this.checkSource();
     this.intake.quietCheck(this.deps.readKernelSeqnum());
+    if (this.waiters.size > 0) this.waiters.check();
   }
 
   private lost(count: bigint, reason: string): void {

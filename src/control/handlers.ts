@@ -40,7 +40,7 @@ export function status(ctx: ControlContext): Record<string, unknown> {
     mode: ctx.info.mode,
     jobs: ctx.info.jobs,
     index: idx === undefined ? null : { source: idx.source, kind: idx.kind, kernelRelease: basename(ctx.info.modulesDir), modules: st!.modules, builtin: st!.builtin, aliases: st!.aliases },
-    queue: { depth: q?.depth ?? 0, inFlight: q?.activeModules ?? [] },
+    queue: { depth: q?.depth ?? 0, inFlight: d.inFlightModules() },
     counts: q?.counts ?? null,
     uevents: { received: d.stats.events, adds: d.stats.adds, rejected: d.stats.rejected, lost: d.stats.lost.toString() },
     resyncs: d.stats.resyncs,

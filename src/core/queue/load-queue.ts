@@ -65,11 +65,6 @@ export class LoadQueue {
     return this.pending.length;
   }
 
-  /** Modules being loaded (or whose install command runs) right now (status, settle). */
-  get activeModules(): string[] {
-    return [...this.ctx.active.keys()];
-  }
-
   /** Loads left behind by the load timeout, still waiting for the kernel. */
   get stuck(): number {
     return this.ctx.inFlight.size;
