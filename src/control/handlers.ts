@@ -24,6 +24,8 @@ export interface ControlContext {
   /** What status reports about the set-up. */
   info: { mode: string; jobs: number; modulesDir: string; control: string };
   startedAt: Date;
+  /** The server's own counters (connections now, refused or dropped by reason). */
+  server?: () => { connections: number; refused: Record<string, number> };
 }
 
 export function status(ctx: ControlContext): Record<string, unknown> {
@@ -49,6 +51,7 @@ export function status(ctx: ControlContext): Record<string, unknown> {
     settled: d.settledFor(undefined),
     lastSettledAt: d.lastSettledAt ?? null,
     failed: ctx.history.failed(),
+    control: { path: ctx.info.control, ...(ctx.server?.() ?? {}) },
   };
 }
 
