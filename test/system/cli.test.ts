@@ -64,7 +64,7 @@ describe('hotplugd CLI', () => {
   });
 
   it('has --help on every command', () => {
-    for (const cmd of ['match', 'build-meta', 'run', 'coldplug']) {
+    for (const cmd of ['match', 'build-meta', 'run', 'coldplug', 'status', 'settle', 'monitor', 'why', 'reload']) {
       const r = cli([cmd, '--help']);
       expect(r.status, cmd).toBe(0);
       expect(r.stdout, cmd).toMatch(/^Usage: hotplugd /);
