@@ -55,6 +55,21 @@ describe('systemd', () => {
     expect(out).toBe('');
   });
 
+  it('ships hotplugd-settle.service: a oneshot after hotplugd, before what needs drivers, that systemd-analyze verify accepts', () => {
+    const analyze = which('systemd-analyze');
+    const unit = readFileSync('systemd/hotplugd-settle.service', 'utf8');
+    for (const line of ['Type=oneshot', 'RemainAfterExit=yes', 'DefaultDependencies=no', 'After=hotplugd.service', 'ExecStart=/usr/bin/hotplugd settle --timeout 120']) {
+      expect(unit).toContain(`\n${line}\n`);
+    }
+    expect(unit).toMatch(/\nBefore=sysinit\.target .*network-pre\.target/);
+    const dir = mkdtempSync(join(tmpdir(), 'hotplugd-unit-'));
+    const cli = `${process.execPath} ${resolve('dist/src/cli.js')}`;
+    writeFileSync(join(dir, 'hotplugd.service'), readFileSync('systemd/hotplugd.service', 'utf8').replace(/^ExecStart=\S+/m, `ExecStart=${cli}`));
+    writeFileSync(join(dir, 'hotplugd-settle.service'), unit.replace(/^ExecStart=\S+/m, `ExecStart=${cli}`));
+    const out = execFileSync(analyze, ['verify', '--man=no', join(dir, 'hotplugd-settle.service')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    expect(out).toBe('');
+  });
+
   it('orders the unit after no mount: a module loader runs before local file systems', () => {
     const unit = readFileSync('systemd/hotplugd.service', 'utf8');
     const settings = unit.split('\n').filter((l) => !l.startsWith('#'));
