@@ -29,12 +29,14 @@ export class SettleWaiters {
   }
 
   /** Resolves settled=true as soon as settledFor(target) holds; settled=false after timeoutMs (0: answer now; Infinity: no timeout). */
-  wait(target: bigint | undefined, timeoutMs: number): Promise<SettleOutcome> {
+  wait(target: bigint | undefined, timeoutMs: number, signal?: AbortSignal): Promise<SettleOutcome> {
     if (this.settledFor(target)) return Promise.resolve({ settled: true, target });
-    if (timeoutMs <= 0) return Promise.resolve({ settled: false, target });
+    if (timeoutMs <= 0 || signal?.aborted === true) return Promise.resolve({ settled: false, target });
     return new Promise((resolve) => {
       const w: Waiter = { target, resolve, timer: undefined };
       if (Number.isFinite(timeoutMs)) w.timer = setTimeout(() => this.finish(w, false), timeoutMs);
+      // A caller that went away (its connection closed) stops waiting: no waiter outlives its client.
+      signal?.addEventListener('abort', () => this.finish(w, false), { once: true });
       this.waiters.add(w);
     });
   }

@@ -109,8 +109,13 @@ export class Daemon {
   }
 
   /** Wait until settledFor(the kernel's seqnum now); settled=false after timeoutMs (0: answer at once). */
-  waitSettled(timeoutMs: number): Promise<SettleOutcome> {
-    return this.waiters.wait(this.deps.readKernelSeqnum(), timeoutMs);
+  waitSettled(timeoutMs: number, signal?: AbortSignal): Promise<SettleOutcome> {
+    return this.waiters.wait(this.deps.readKernelSeqnum(), timeoutMs, signal);
+  }
+
+  /** Settle callers waiting now (tests: none is left behind by a client that went away). */
+  get settleWaiters(): number {
+    return this.waiters.size;
   }
 
   /** What keeps the daemon from being settled now (settle's answer on timeout, status). */

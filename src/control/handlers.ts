@@ -82,7 +82,9 @@ export function controlHandlers(ctx: ControlContext): Record<string, Handler> {
       run: async (req, conn) => {
         const ms = settleTimeout(req);
         if (typeof ms !== 'number') return ms;
-        const o = await ctx.daemon.waitSettled(ms);
+        const gone = new AbortController();
+        const forget = conn.onClose(() => gone.abort());
+        const o = await ctx.daemon.waitSettled(ms, gone.signal).finally(forget);
         const target = o.target?.toString() ?? null;
         if (o.settled) return { ok: true, settled: true, seqnum: target };
         if (conn.closed) return errorReply('E_STOPPING', 'client gone');

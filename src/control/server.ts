@@ -38,6 +38,8 @@ export interface Conn {
   sendLine(line: string): boolean;
   /** From now on the connection only streams (no more requests are read). */
   stream(onClose: () => void): void;
+  /** Call `fn` once when the connection closes (a settle waiter stops waiting); returns how to cancel that. */
+  onClose(fn: () => void): () => void;
   /** Drop the connection with a last error line (a monitor too slow to read). */
   drop(reply: Reply): void;
   readonly closed: boolean;
@@ -135,6 +137,14 @@ export class ControlServer {
       stream: (onClose) => {
         streaming = true;
         socket.on('close', onClose);
+      },
+      onClose: (fn) => {
+        if (socket.destroyed) {
+          fn();
+          return () => undefined;
+        }
+        socket.once('close', fn);
+        return () => socket.removeListener('close', fn);
       },
       drop: (reply) => {
         if (closed) return;

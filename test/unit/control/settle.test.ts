@@ -117,6 +117,21 @@ describe('settle', () => {
     await daemon.stop();
   });
 
+  it('forgets a waiter whose caller went away (its connection closed)', async () => {
+    const kernel = new FakeKernel({ pcspkr: 'hang' });
+    const t = setup(kernel);
+    const daemon = new Daemon(t.d);
+    await daemon.start();
+    const gone = new AbortController();
+    const waits = Array.from({ length: 50 }, () => daemon.waitSettled(86_400_000, gone.signal));
+    expect(daemon.settleWaiters).toBe(50);
+    gone.abort();
+    expect((await Promise.all(waits)).every((o) => !o.settled)).toBe(true);
+    expect(daemon.settleWaiters).toBe(0);
+    kernel.release('pcspkr');
+    await daemon.stop();
+  });
+
   it('times out with what is pending', async () => {
     const kernel = new FakeKernel({ pcspkr: 'hang' });
     const t = setup(kernel);
