@@ -86,7 +86,8 @@ export function controlHandlers(ctx: ControlContext): Record<string, Handler> {
         const forget = conn.onClose(() => gone.abort());
         const o = await ctx.daemon.waitSettled(ms, gone.signal).finally(forget);
         const target = o.target?.toString() ?? null;
-        if (o.settled) return { ok: true, settled: true, seqnum: target };
+        // The state when the waiter was answered (only microtasks ran since): the proof.
+        if (o.settled) return { ok: true, settled: true, seqnum: target, state: ctx.daemon.pending() };
         if (conn.closed) return errorReply('E_STOPPING', 'client gone');
         return errorReply('E_TIMEOUT', `not settled after ${ms / 1000} s`, { seqnum: target, pending: ctx.daemon.pending() });
       },

@@ -36,10 +36,11 @@ export function fakeSysfs(n: number, modalias: (i: number) => string): string {
 
 export const PCI = (i: number): string => (i % 2 === 0 ? 'platform:pcspkr' : 'virtio:d00000001v00001AF4');
 
-export async function startWith(sock: string, extra: string[] = [], sysfs = fakeSysfs(4, PCI)): Promise<Running> {
+/** A dry-run daemon on `sock`, once it wrote `until` (default: its first settled record; a tree with no device has none). */
+export async function startWith(sock: string, extra: string[] = [], sysfs = fakeSysfs(4, PCI), until = 'settled'): Promise<Running> {
   const d = startDaemon([...INDEX, '--mode', 'dry-run', '--sysfs', sysfs, '--control', sock, ...extra]);
   daemons.push(d);
-  await d.waitFor((r) => r.msg === 'settled', 15_000, 'the first settled record');
+  await d.waitFor((r) => r.msg === until, 15_000, `the first "${until}" record`);
   return d;
 }
 
