@@ -25,7 +25,7 @@ export interface ControlContext {
   info: { mode: string; jobs: number; modulesDir: string; control: string };
   startedAt: Date;
   /** The server's own counters (connections now, refused or dropped by reason). */
-  server?: () => { connections: number; refused: Record<string, number> };
+  server?: () => { connections: number; monitors: number; refused: Record<string, number> };
 }
 
 export function status(ctx: ControlContext): Record<string, unknown> {

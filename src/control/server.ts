@@ -67,6 +67,8 @@ export class ControlServer {
   /** Connections refused or dropped, by reason (status, tests). */
   readonly refused = { busy: 0, denied: 0, oversize: 0, rate: 0, slow: 0 };
   private stopping = false;
+  /** Connections streaming records now (monitor). */
+  monitors = 0;
 
   constructor(private readonly opts: ServerOptions) {}
 
@@ -136,7 +138,11 @@ export class ControlServer {
       sendLine: (l) => write(`${l}\n`),
       stream: (onClose) => {
         streaming = true;
-        socket.on('close', onClose);
+        this.monitors++;
+        socket.on('close', () => {
+          this.monitors--;
+          onClose();
+        });
       },
       onClose: (fn) => {
         if (socket.destroyed) {

@@ -45,7 +45,7 @@ export async function startControl(o: ControlOptions): Promise<Control> {
     // connected process (the socket file's 0660 already lets only members in).
     readAllowed: (c) => group !== undefined && (c.gid === group || (processGroups(c.pid, c.uid, o.procfs)?.includes(group) ?? false)),
   });
-  ctx.server = () => ({ connections: server.connections, refused: { ...server.refused } });
+  ctx.server = () => ({ connections: server.connections, monitors: server.monitors, refused: { ...server.refused } });
   let bound;
   try {
     bound = await listenControl(o.path, server.accept, o.log, group);

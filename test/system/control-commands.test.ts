@@ -37,6 +37,14 @@ describe('control socket commands', () => {
     const monitors = [spawnCli(['monitor', '--control', sock, '--json']), spawnCli(['monitor', '--control', sock])];
     const rawMonitor = await Raw.open(sock);
     expect(await rawMonitor.ask({ cmd: 'monitor' })).toEqual({ ok: true, monitor: true });
+    // The CLI monitors are processes starting up: wait until the daemon streams to all three.
+    const probe = await Raw.open(sock);
+    for (let i = 0; i < 200; i++) {
+      const st = (await probe.ask({ cmd: 'status' })).status as { control: { monitors: number } };
+      if (st.control.monitors === 3) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    probe.s.destroy();
     const reload = await cli(['reload', '--control', sock]);
     expect(reload.status).toBe(0);
     expect(reload.stdout).toMatch(/^reloaded: .*debian-6.1.0-56-amd64 \(\d+ modules; reload 1 since start\)$/m);
