@@ -52,7 +52,15 @@ export async function connectControl(paths: string[]): Promise<Socket> {
       return await connectOne(p);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      problems.push(`${p}: ${code === 'ENOENT' ? 'no such socket' : code === 'ECONNREFUSED' ? 'nobody listens (stale socket)' : (e as Error).message}`);
+      const why =
+        code === 'ENOENT'
+          ? 'no such socket'
+          : code === 'ECONNREFUSED'
+            ? 'nobody listens (stale socket)'
+            : code === 'EACCES'
+              ? "permission denied (root only, or members of the daemon's --control-group)"
+              : (e as Error).message;
+      problems.push(`${p}: ${why}`);
     }
   }
   throw new HotplugError('E_SYSTEM', `cannot connect to the hotplugd control socket (is the daemon running?): ${problems.join('; ')}`);

@@ -108,6 +108,7 @@ describe('control socket access', () => {
     // 0600: the kernel refuses the connection itself.
     const r1 = await cli(['status', '--control', sock], { uid: NOBODY });
     expect(r1.status).toBe(111);
+    expect(r1.stderr).toContain(`${sock}: permission denied (root only, or members of the daemon's --control-group)`);
     // Made reachable by hand: SO_PEERCRED still refuses uid 65534.
     chmodSync(sock, 0o666);
     const r2 = await cli(['status', '--control', sock], { uid: NOBODY });
