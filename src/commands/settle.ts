@@ -13,7 +13,8 @@ emitted when settle was called (/sys/kernel/uevent_seqnum, read by the
 daemon at the call), no /sys walk runs (start-up coldplug, a resync after
 lost events, a reload) and nothing is queued or loading. Seqnums the daemon
 never receives (events of other network namespaces, lost events) count as
-handled once the resync walk they cause is done.
+handled once the resync walk they cause is done. Where the kernel's seqnum
+cannot be read, settle waits for the walk and the queue only.
 
   --timeout S  give up after S seconds (default 120, as udevadm settle; 0:
                answer at once, for readiness probes); prints what is pending

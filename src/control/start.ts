@@ -41,9 +41,12 @@ export async function startControl(o: ControlOptions): Promise<Control> {
     handlers: controlHandlers(ctx),
     log: o.log,
     credentials: peerCredentials,
-    // The primary gid from SO_PEERCRED, or a supplementary group of the
-    // connected process (the socket file's 0660 already lets only members in).
-    readAllowed: (c) => group !== undefined && (c.gid === group || (processGroups(c.pid, c.uid, o.procfs)?.includes(group) ?? false)),
+    // The socket file (root:GROUP 0660) lets only root and members connect:
+    // the kernel checks supplementary groups there. Here, the peer's primary
+    // gid (SO_PEERCRED), or a supplementary group read from /proc/PID/status;
+    // when that is hidden (the unit's ProtectProc=invisible hides other
+    // users' processes), the file's permission check is what stands.
+    readAllowed: (c) => group !== undefined && (c.gid === group || (processGroups(c.pid, c.uid, o.procfs) ?? [group]).includes(group)),
   });
   ctx.server = () => ({ connections: server.connections, monitors: server.monitors, refused: { ...server.refused } });
   let bound;
