@@ -5,6 +5,7 @@
  * processes (the CLI, as root or as uid 65534) or raw sockets.
  */
 import { chmodSync, existsSync, lstatSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cli, fakeSysfs, killDaemons, NOBODY, Raw, type Ran, spawnCli, startWith, tmp } from '../support/control-helpers.js';
@@ -129,6 +130,25 @@ describe('control socket access', () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/"reload" changes the daemon and needs root.*\[E_DENIED\]/);
     expect(d.records.some((x) => x.msg === 'reloaded')).toBe(false);
+  });
+
+  it('lets in a member by a supplementary group, and no one outside the group', async () => {
+    const sock = join(tmp(), 'control');
+    await startWith(sock, ['--control-group', '4242']);
+    const as = (groups: string): Promise<Ran> =>
+      new Promise((resolve) => {
+        const p = spawn('setpriv', ['--reuid', String(NOBODY), '--regid', String(NOBODY), '--groups', groups, process.execPath, 'dist/src/cli.js', 'status', '--control', sock]);
+        let stdout = '';
+        let stderr = '';
+        p.stdout.on('data', (x: Buffer) => (stdout += x.toString()));
+        p.stderr.on('data', (x: Buffer) => (stderr += x.toString()));
+        p.on('close', (status) => resolve({ status, stdout, stderr }));
+      });
+    expect((await as('4242')).status).toBe(0);
+    chmodSync(sock, 0o666); // past the file's check by hand: SO_PEERCRED and /proc still refuse a non-member
+    const outsider = await as('4343');
+    expect(outsider.status).toBe(1);
+    expect(outsider.stderr).toContain('[E_DENIED]');
   });
 });
 
