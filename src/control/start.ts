@@ -10,7 +10,7 @@ import { peerCredentials, processGroups } from '../sys/peercred.js';
 import { controlHandlers, type ControlContext } from './handlers.js';
 import { History } from './history.js';
 import { listenControl } from './listen.js';
-import { ControlServer } from './server.js';
+import { ControlServer, type Handler } from './server.js';
 
 export interface ControlOptions {
   daemon: Daemon;
@@ -22,6 +22,11 @@ export interface ControlOptions {
   group: number | undefined;
   procfs: string;
   info: ControlContext['info'];
+  /**
+   * More commands, by name (merged over the built-in table; see handlers.ts):
+   * e.g. `{ metrics: { access: 'read', run: () => ({ ok: true, text }) } }`.
+   */
+  handlers?: Readonly<Record<string, Handler>>;
 }
 
 export interface Control {
@@ -38,7 +43,7 @@ export async function startControl(o: ControlOptions): Promise<Control> {
   const ctx: ControlContext = { daemon: o.daemon, tap: o.tap, history, info: o.info, startedAt: new Date() };
   const group = o.group;
   const server = new ControlServer({
-    handlers: controlHandlers(ctx),
+    handlers: { ...controlHandlers(ctx), ...o.handlers },
     log: o.log,
     credentials: peerCredentials,
     // The socket file (root:GROUP 0660) lets only root and members connect:
