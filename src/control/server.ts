@@ -114,7 +114,14 @@ export class ControlServer {
     let busy = false;
     let streaming = false;
     let closed = false;
+    let peerEnded = false;
     socket.on('close', () => (closed = true));
+    // The client shut down its side: answer what it sent, then end ours
+    // (a monitor streams on until it closes).
+    socket.on('end', () => {
+      peerEnded = true;
+      if (!busy && !streaming && !closed) socket.end();
+    });
     const fail = (reply: Reply): void => {
       closed = true;
       socket.end(line(reply));
@@ -169,6 +176,7 @@ export class ControlServer {
         if (reply !== undefined) write(line(reply));
       }
       busy = false;
+      if (peerEnded && !streaming && !closed) socket.end();
     };
     socket.on('data', (chunk: Buffer) => {
       if (closed || streaming) return;

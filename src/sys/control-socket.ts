@@ -59,7 +59,9 @@ export async function bindControlSocket(path: string, onConnection: (s: Socket) 
     throw new HotplugError('E_SYSTEM', `cannot create the control socket's directory: ${(e as Error).message}`, { file: dirname(path) });
   }
   await clearPath(path);
-  const server = createServer({ allowHalfOpen: false, pauseOnConnect: false }, onConnection);
+  // Half-open: a client may send its request and shut down its side
+  // (`socat - UNIX-CONNECT:...`); the answer still goes out, then we end.
+  const server = createServer({ allowHalfOpen: true, pauseOnConnect: false }, onConnection);
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e) => reject(new HotplugError('E_SYSTEM', `cannot bind the control socket: ${e.message}`, { file: path, cause: e })));
     // The bind happens inside listen(), synchronously: the umask covers it

@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { chownSync, existsSync, lstatSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cli, daemons, fakeSysfs, INDEX, killDaemons, NOBODY, Raw, type Ran, startWith, tmp } from '../support/control-helpers.js';
@@ -27,6 +28,14 @@ describe('control socket bounds', () => {
     expect(await c.next()).toMatchObject({ ok: false, code: 'E_PROTOCOL', error: expect.stringContaining('longer than 65536') });
     await c.closedNow();
     expect((await cli(['status', '--control', sock])).status).toBe(0);
+    // A client that sends its request and shuts down its side still gets the answer (a reload takes a walk).
+    const answer = await new Promise<string>((resolve) => {
+      const h = connect({ path: sock, allowHalfOpen: true }, () => h.end('{"cmd":"reload"}\n'));
+      let got = '';
+      h.on('data', (x: Buffer) => (got += x.toString()));
+      h.on('close', () => resolve(got));
+    });
+    expect(JSON.parse(answer)).toMatchObject({ ok: true, reloaded: true });
   });
 
   it('drops a monitor that never reads, keeps writing every record, and answers 100 concurrent status calls during the storm', async () => {
