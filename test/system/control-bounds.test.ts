@@ -66,6 +66,11 @@ describe('control socket bounds', () => {
       dropped = st.control.refused.slow;
     }
     expect(dropped).toBe(1);
+    // Reading at last, the dropped monitor finds records, then one line saying why it was dropped.
+    stuck.s.resume();
+    await stuck.closedNow();
+    expect(stuck.lines[0]).toEqual({ ok: true, monitor: true });
+    expect(stuck.lines.at(-1)).toMatchObject({ ok: false, code: 'E_DROPPED', error: expect.stringContaining('monitor dropped') });
     expect(await root.ask({ cmd: 'settle', timeout: 30 })).toMatchObject({ ok: true });
     await d.waitFor((r) => r.msg === 'coldplug' && r.why === 'reload' && d.records.filter((x) => x.msg === 'coldplug').length === reloads + 1, 10_000, 'every walk');
     // Every request of every walk was written: 3,000 per walk.
