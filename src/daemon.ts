@@ -16,16 +16,19 @@
  *   failed reload keeps the old index and says why;
  * - stop() aborts a walk in progress at once, lets the load in flight finish;
  * - a uevent socket that stops working is fatal (`fatal` resolves): a deaf
- *   daemon must not keep feeding the watchdog.
+ *   daemon must not keep feeding the watchdog;
+ * - settle (waitSettled, the control socket's `settle`, --ready-after
+ *   settled) answers exactly when settledFor holds: waiters are checked at
+ *   every moment it can turn true (queue drained, walk ended, message read,
+ *   quiet check), never while a request is queued or in flight.
  */
 import { type ModuleIndex } from './core/index/module-index.js';
-import { LoadQueue } from './core/queue.js';
+import { type LoadRequest, LoadQueue } from './core/queue.js';
 import { type DaemonDeps } from './daemon-deps.js';
 import { InFlight, Serial, SettleTracker } from './daemon-state.js';
 import { StartupClock } from './startup-clock.js';
 import { UeventIntake } from './uevent-intake.js';
 import { type SettleOutcome, SettleWaiters } from './daemon-settle.js';
-import { type LoadRequest } from './core/queue.js';
 import { HotplugError } from './errors.js';
 import { type ColdplugEntry, type ColdplugResult } from './sys/coldplug.js';
 import { type UeventSource } from './sys/netlink.js';
