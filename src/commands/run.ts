@@ -148,6 +148,7 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
     path: values.control,
     group,
     procfs: s.paths.procfs,
+    sysfs: s.paths.sysfs,
     info: { mode: s.kernel.loads ? 'load' : 'dry-run', jobs: policy.jobs ?? 1, modulesDir: s.location.modulesDir, control: '' },
   });
   // SIGTERM stops at once, even during start-up (the walk is aborted); a

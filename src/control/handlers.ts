@@ -24,6 +24,8 @@ export interface ControlContext {
   /** What status reports about the set-up. */
   info: { mode: string; jobs: number; modulesDir: string; control: string };
   startedAt: Date;
+  /** A device's MODALIAS now, from sysfs (why DEVPATH of a device no request named); undefined when it has none. */
+  readModalias?: (devpath: string) => Promise<string | undefined>;
   /** The server's own counters (connections now, refused or dropped by reason). */
   server?: () => { connections: number; monitors: number; refused: Record<string, number> };
 }
@@ -61,14 +63,20 @@ function settleTimeout(req: Request): number | Reply {
   return t * 1000;
 }
 
-function why(ctx: ControlContext, query: string): Record<string, unknown> {
+async function why(ctx: ControlContext, query: string): Promise<Record<string, unknown>> {
   const h = ctx.history.why(query);
   const idx = ctx.daemon.index;
   // What the index answers now: for a modalias, its lookup; for a module
-  // name, that module; for a devpath, the modaliases its requests carried.
+  // name, that module; for a devpath, the modaliases its requests carried,
+  // or, when none did (a device that never sent one, or whose requests left
+  // the history), its modalias in sysfs now.
   let now: unknown[] = [];
   if (idx !== undefined) {
-    const queries = query.startsWith('/') ? ctx.history.modaliasesOf(query) : [query];
+    let queries = query.startsWith('/') ? ctx.history.modaliasesOf(query) : [query];
+    if (queries.length === 0 && query.startsWith('/') && !query.split('/').includes('..')) {
+      const m = await ctx.readModalias?.(query);
+      if (m !== undefined && m !== '') queries = [m];
+    }
     now = queries.map((q) => describe(idx, Buffer.from(q, 'utf8').toString('latin1')));
   }
   return { query, ...h, reached: h.totals.requests > 0 || h.totals.decisions > 0, index: now };
@@ -106,10 +114,10 @@ export function controlHandlers(ctx: ControlContext): Record<string, Handler> {
     },
     why: {
       access: 'read',
-      run: (req) => {
+      run: async (req) => {
         const q = req.query;
         if (typeof q !== 'string' || q === '' || q.length > 4096) return errorReply('E_PROTOCOL', '"query" takes a devpath, modalias or module name (1 to 4096 characters)');
-        return { ok: true, why: why(ctx, q) };
+        return { ok: true, why: await why(ctx, q) };
       },
     },
     reload: {

@@ -6,6 +6,7 @@
 import { type Daemon } from '../daemon.js';
 import { type RecordTap } from '../log.js';
 import { type Log } from '../core/queue.js';
+import { deviceModalias } from '../sys/coldplug.js';
 import { peerCredentials, processGroups } from '../sys/peercred.js';
 import { controlHandlers, type ControlContext } from './handlers.js';
 import { History } from './history.js';
@@ -22,6 +23,8 @@ export interface ControlOptions {
   group: number | undefined;
   procfs: string;
   info: ControlContext['info'];
+  /** sysfs root: why DEVPATH reads the device's modalias file there. */
+  sysfs: string;
   /**
    * More commands, by name (merged over the built-in table; see handlers.ts):
    * e.g. `{ metrics: { access: 'read', run: () => ({ ok: true, text }) } }`.
@@ -40,7 +43,7 @@ export async function startControl(o: ControlOptions): Promise<Control> {
   const history = new History();
   const unsubscribe = o.tap.subscribe((l) => history.record(l));
   o.daemon.onRequest = (r) => history.request(r);
-  const ctx: ControlContext = { daemon: o.daemon, tap: o.tap, history, info: o.info, startedAt: new Date() };
+  const ctx: ControlContext = { daemon: o.daemon, tap: o.tap, history, info: o.info, startedAt: new Date(), readModalias: (devpath) => deviceModalias(o.sysfs, devpath) };
   const group = o.group;
   const server = new ControlServer({
     handlers: { ...controlHandlers(ctx), ...o.handlers },

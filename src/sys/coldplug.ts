@@ -101,6 +101,11 @@ export async function walkSysfs(sysfs: string, onEntry?: (e: ColdplugEntry) => v
   return { devices, entries, errors, ms: Math.round((performance.now() - t0) * 10) / 10, aborted: stopped() };
 }
 
+/** The MODALIAS of the device at DEVPATH (as the walk reads it), or undefined when it has none or cannot be read. */
+export async function deviceModalias(sysfs: string, devpath: string): Promise<string | undefined> {
+  return (await readModalias(join(sysfs, devpath), [])) ?? undefined;
+}
+
 /** MODALIAS of one device: its uevent file, else its modalias file; null when it has none. */
 async function readModalias(dir: string, errors: ColdplugError[]): Promise<string | null> {
   let modalias: string | undefined;

@@ -16,7 +16,8 @@ describe('control socket commands', () => {
   it('answers status, why, reload and settle, and streams records to several monitors', async () => {
     const dir = tmp();
     const sock = join(dir, 'control');
-    const d = await startWith(sock);
+    const sysfs = fakeSysfs(4, (i) => (i % 2 === 0 ? "platform:pcspkr" : "virtio:d00000001v00001AF4"));
+    const d = await startWith(sock, [], sysfs);
     expect(lstatSync(sock).mode & 0o777).toBe(0o600);
 
     const st = await cli(['status', '--control', sock, '--json']);
@@ -34,6 +35,12 @@ describe('control socket commands', () => {
     expect(why.stdout).toContain('index now: platform:pcspkr -> pcspkr: load order pcspkr');
     const never = await cli(['why', '--control', sock, '--json', 'usb:v1234p5678d0000dc00dsc00dp00ic03isc01ip01in00']);
     expect(JSON.parse(never.stdout)).toMatchObject({ reached: false, totals: { requests: 0, decisions: 0 } });
+    // A device that appeared after the walk and sent no uevent: what the index would answer for its modalias now.
+    mkdirSync(join(sysfs, 'devices/late'));
+    writeFileSync(join(sysfs, 'devices/late/uevent'), 'MODALIAS=platform:pcspkr\n');
+    const late = await cli(['why', '--control', sock, '/devices/late']);
+    expect(late.stdout).toMatch(/^\/devices\/late: no uevent or coldplug request/m);
+    expect(late.stdout).toContain('index now: platform:pcspkr -> pcspkr: load order pcspkr');
 
     const monitors = [spawnCli(['monitor', '--control', sock, '--json']), spawnCli(['monitor', '--control', sock])];
     const rawMonitor = await Raw.open(sock);
