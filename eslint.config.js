@@ -4,6 +4,8 @@
 //   is allowed for its constant tables: errno names, endianness), and
 //   nothing from sys/, commands/ or the daemon;
 // - src/sys is the system layer: it never reaches up into commands/ or the daemon;
+// - src/control (the control socket: protocol, server, handlers, client) is
+//   used by commands and never reaches up into commands/;
 // - commands share through commands/common.ts and commands/daemon-setup.ts,
 //   never by importing a sibling command.
 import js from '@eslint/js';
@@ -50,6 +52,12 @@ export default tseslint.config(
     files: ['src/sys/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [{ group: ['**/commands/*', '**/daemon*'], message: 'src/sys is the bottom layer: commands and the daemon use it, not the reverse' }] }],
+    },
+  },
+  {
+    files: ['src/control/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/commands/*'], message: 'src/control serves the commands: it does not import them' }] }],
     },
   },
   {

@@ -200,6 +200,7 @@ if (RUNTIME === 'bundled') {
 mkdirSync(join(ROOT, 'usr/bin'), { recursive: true });
 symlinkSync('../lib/hotplugd/dist/src/cli.js', join(ROOT, 'usr/bin/hotplugd'));
 copy(join(REPO, 'systemd/hotplugd.service'), join(ROOT, 'lib/systemd/system/hotplugd.service'));
+copy(join(REPO, 'systemd/hotplugd-settle.service'), join(ROOT, 'lib/systemd/system/hotplugd-settle.service'));
 // Only one module loader: mask udev's rule that runs `kmod load` on every modalias.
 mkdirSync(join(ROOT, 'etc/udev/rules.d'), { recursive: true });
 symlinkSync('/dev/null', join(ROOT, 'etc/udev/rules.d/80-drivers.rules'));

@@ -42,6 +42,8 @@ export interface DaemonDeps {
    * the start-up path runs there (writing the index cache, commands/run.ts).
    */
   idle?: () => void;
+  /** READY=1 when the coldplug requests are queued (default) or when they are all done ('settled'). */
+  readyAfter?: 'queued' | 'settled';
   /** Install-command runner and policy, load timeout (commands/daemon-setup.ts queuePolicy). */
   queue?: QueuePolicy;
 }

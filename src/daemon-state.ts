@@ -4,8 +4,11 @@
  *   merge into exactly one more run (reloads, walks);
  * - SettleTracker: when to write the `settled` record (something changed since
  *   the last one, or at most once per interval while events keep coming);
- * - RejectLog: rejected-message logging, the first few per reason per minute.
+ * - RejectLog: rejected-message logging, the first few per reason per minute;
+ * - InFlight: the modules inside the kernel's load call right now (status,
+ *   settle's pending list).
  */
+import { type Kernel } from './core/kernel.js';
 import { type Log } from './core/queue.js';
 
 /**
@@ -145,5 +148,29 @@ export class RejectLog {
     }
     this.counts.clear();
     this.window = minute;
+  }
+}
+
+/** The modules whose load call has not returned yet, counted through a wrapped Kernel. */
+export class InFlight {
+  private readonly loads = new Map<string, number>();
+
+  wrap(kernel: Kernel): Kernel {
+    const wrapped = Object.create(kernel) as Kernel;
+    wrapped.load = async (req) => {
+      this.loads.set(req.name, (this.loads.get(req.name) ?? 0) + 1);
+      try {
+        return await kernel.load(req);
+      } finally {
+        const n = this.loads.get(req.name)! - 1;
+        if (n === 0) this.loads.delete(req.name);
+        else this.loads.set(req.name, n);
+      }
+    };
+    return wrapped;
+  }
+
+  names(): string[] {
+    return [...this.loads.keys()];
   }
 }

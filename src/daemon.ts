@@ -16,14 +16,19 @@
  *   failed reload keeps the old index and says why;
  * - stop() aborts a walk in progress at once, lets the load in flight finish;
  * - a uevent socket that stops working is fatal (`fatal` resolves): a deaf
- *   daemon must not keep feeding the watchdog.
+ *   daemon must not keep feeding the watchdog;
+ * - settle (waitSettled, the control socket's `settle`, --ready-after
+ *   settled) answers exactly when settledFor holds: waiters are checked at
+ *   every moment it can turn true (queue drained, walk ended, message read,
+ *   quiet check), never while a request is queued or in flight.
  */
 import { type ModuleIndex } from './core/index/module-index.js';
-import { LoadQueue } from './core/queue.js';
+import { type LoadRequest, LoadQueue } from './core/queue.js';
 import { type DaemonDeps } from './daemon-deps.js';
-import { Serial, SettleTracker } from './daemon-state.js';
+import { InFlight, Serial, SettleTracker } from './daemon-state.js';
 import { StartupClock } from './startup-clock.js';
 import { UeventIntake } from './uevent-intake.js';
+import { type SettleOutcome, SettleWaiters } from './daemon-settle.js';
 import { HotplugError } from './errors.js';
 import { type ColdplugEntry, type ColdplugResult } from './sys/coldplug.js';
 import { type UeventSource } from './sys/netlink.js';
@@ -60,15 +65,20 @@ export class Daemon {
   private startupReported = false;
   /** Counters for the settled record and tests. */
   readonly stats = { events: 0, adds: 0, rejected: 0, lost: 0n, resyncs: 0, coldplugs: 0, reloads: 0 };
+  /** Modules inside a load call now (status, settle). */
+  private readonly inFlight = new InFlight();
+  /** Callers of settle (control socket, --ready-after settled). */
+  private readonly waiters: SettleWaiters;
+  /** When the last `settled` record was written (ISO time). */
+  lastSettledAt: string | undefined;
+  /** Every request as it is queued (the control socket's `why` history). */
+  onRequest: ((req: LoadRequest) => void) | undefined;
 
   constructor(private readonly deps: DaemonDeps) {
     this.intake = new UeventIntake(
       deps.log,
       this.stats,
-      (ev) => {
-        this.settle.touch();
-        this.queue.submit({ modalias: ev.modalias, devpath: ev.devpath, seqnum: ev.seqnum, origin: 'uevent' });
-      },
+      (ev) => this.submit({ modalias: ev.modalias, devpath: ev.devpath, seqnum: ev.seqnum, origin: 'uevent' }),
       (count, reason) => this.lost(count, reason),
     );
     this.settle = new SettleTracker(
@@ -80,6 +90,61 @@ export class Daemon {
     this.walks = new Serial(() => this.walkOnce());
     this.reloads = new Serial(() => this.reloadOnce());
     this.fatal = new Promise((resolve) => (this.fatalResolve = resolve));
+    this.waiters = new SettleWaiters((target) => this.settledFor(target));
+  }
+
+  private submit(req: LoadRequest): void {
+    this.settle.touch();
+    this.queue.submit(req);
+    this.onRequest?.(req);
+  }
+
+  /**
+   * Settled for a caller who asked when the kernel's seqnum was `target`:
+   * running, every uevent up to `target` read (a message is queued in the same
+   * turn it is read), no walk running or resync scheduled (seqnums lost or
+   * sent only to other network namespaces are covered by the resync walk the
+   * intake's gap and quiet checks schedule), nothing queued or in flight.
+   */
+  settledFor(target: bigint | undefined): boolean {
+    if (this.phase !== 'running' || this.q === undefined || this.q.busy || this.walks.running || this.resyncTimer !== undefined) return false;
+    return target === undefined || (this.intake.latest ?? -1n) >= target;
+  }
+
+  /** Wait until settledFor(the kernel's seqnum now); settled=false after timeoutMs (0: answer at once). */
+  waitSettled(timeoutMs: number, signal?: AbortSignal): Promise<SettleOutcome> {
+    return this.waiters.wait(this.deps.readKernelSeqnum(), timeoutMs, signal);
+  }
+
+  /** Settle callers waiting now (tests: none is left behind by a client that went away). */
+  get settleWaiters(): number {
+    return this.waiters.size;
+  }
+
+  /** What keeps the daemon from being settled now (settle's answer on timeout, status). */
+  pending(): Record<string, unknown> {
+    return {
+      phase: this.phase,
+      queued: this.q?.depth ?? 0,
+      inFlight: this.inFlight.names(),
+      walking: this.walks.running,
+      resyncScheduled: this.resyncTimer !== undefined,
+      seqnum: { handled: this.intake.latest?.toString() ?? null, kernel: this.deps.readKernelSeqnum()?.toString() ?? null },
+    };
+  }
+
+  /** Modules inside a load call now. */
+  inFlightModules(): string[] {
+    return this.inFlight.names();
+  }
+
+  /** The index in use (status, why); undefined before start() loaded it. */
+  get index(): ModuleIndex | undefined {
+    return this.idx;
+  }
+
+  get phaseName(): Phase {
+    return this.phase;
   }
 
   /** The load queue (exists once start() has loaded the index). */
@@ -137,7 +202,7 @@ export class Daemon {
     const indexMs = Math.round((performance.now() - indexAt) * 10) / 10;
     this.idx = index;
     this.clock.mark('indexReady');
-    this.q = new LoadQueue({ index, kernel: this.clock.timed(this.deps.kernel), log, modulesDir: this.deps.modulesDir, ...this.deps.queue });
+    this.q = new LoadQueue({ index, kernel: this.inFlight.wrap(this.clock.timed(this.deps.kernel)), log, modulesDir: this.deps.modulesDir, ...this.deps.queue });
     this.q.onIdle = () => this.drained();
     log.info({ ...source.info, kernel: this.deps.kernel.kind, index: index.source, ...index.stats(), indexMs }, 'listening');
     for (const p of source.info.problems) log.warn({ problem: p }, 'uevent socket');
@@ -147,9 +212,12 @@ export class Daemon {
     else await walking;
     if (this.phase !== 'starting') return; // stop() came first: no READY=1
     this.phase = 'running';
-    this.deps.notifier.notify(`READY=1\nSTATUS=coldplug queued: ${this.queue.counts.requests} requests`);
-    const problem = this.deps.notifier.lastError;
-    if (problem !== undefined) log.warn({ problem }, 'systemd notification failed');
+    if (this.deps.readyAfter === 'settled') {
+      // READY=1 once the coldplug loads are done (no seqnum target: what the walk queued).
+      void this.waiters.wait(undefined, Infinity).then((o) => {
+        if (o.settled && this.phase === 'running') this.ready(`READY=1\nSTATUS=coldplug done: ${this.queue.counts.requests} requests`);
+      });
+    } else this.ready(`READY=1\nSTATUS=coldplug queued: ${this.queue.counts.requests} requests`);
     const wd = this.deps.watchdogUsec;
     if (wd !== undefined && wd > 0) {
       this.timers.push(setInterval(() => this.deps.notifier.notify('WATCHDOG=1'), Math.max(1, Math.floor(wd / 2000))));
@@ -159,8 +227,17 @@ export class Daemon {
     this.drained();
   }
 
+  private ready(state: string): void {
+    this.deps.notifier.notify(state);
+    const problem = this.deps.notifier.lastError;
+    if (problem !== undefined) this.deps.log.warn({ problem }, 'systemd notification failed');
+  }
+
   private onMessage(msg: Buffer, port: number): void {
-    if (!this.stopping) this.intake.message(msg, port);
+    if (this.stopping) return;
+    this.intake.message(msg, port);
+    // A message that queued nothing may be the last seqnum a settle waits for.
+    if (this.waiters.size > 0 && !this.q!.busy) this.waiters.check();
   }
 
   private onSourceError(err: Error): void {
@@ -183,6 +260,7 @@ export class Daemon {
   private quietCheck(): void {
     this.checkSource();
     this.intake.quietCheck(this.deps.readKernelSeqnum());
+    if (this.waiters.size > 0) this.waiters.check();
   }
 
   private lost(count: bigint, reason: string): void {
@@ -219,8 +297,7 @@ export class Daemon {
     const onEntry = (e: ColdplugEntry): void => {
       if (this.stopping || seen.has(e.modalias)) return;
       seen.add(e.modalias);
-      this.settle.touch();
-      this.queue.submit({ modalias: e.modalias, devpath: e.devpath, origin: 'coldplug' });
+      this.submit({ modalias: e.modalias, devpath: e.devpath, origin: 'coldplug' });
     };
     let r: ColdplugResult | typeof ABORTED;
     try {
@@ -228,6 +305,7 @@ export class Daemon {
     } catch (e) {
       if (this.stopping) return;
       log.error({ err: e, why }, 'coldplug walk failed');
+      setImmediate(() => this.drained()); // settle waiters: the walk is over all the same
       return;
     }
     if (r === ABORTED || this.stopping) return;
@@ -241,6 +319,7 @@ export class Daemon {
 
   private drained(): void {
     if (this.stopping || this.q === undefined || this.q.busy || this.walks.running) return;
+    this.waiters.check();
     const c = this.q.counts;
     this.settle.drained({ loaded: c.loaded, failed: c.failed, skipped: c.skipped, blacklisted: c.blacklisted, wouldLoad: c.wouldLoad });
     if (this.phase === 'running') this.deps.idle?.();
@@ -268,6 +347,7 @@ export class Daemon {
       },
       'settled',
     );
+    this.lastSettledAt = new Date().toISOString();
     if (this.phase === 'running') this.deps.notifier.notify(`STATUS=settled: ${c.loaded} loaded, ${c.failed} failed, ${c.wouldLoad} would load`);
   }
 
@@ -341,6 +421,7 @@ export class Daemon {
     if (this.resyncTimer) clearTimeout(this.resyncTimer);
     this.resyncTimer = undefined;
     this.settle.cancel();
+    this.waiters.cancel();
     const source = this.source;
     this.source = undefined;
     try {

@@ -25,10 +25,19 @@ Commands:
                uevent files, as udevadm trigger); exit status 1 when a write
                failed
 
+Talking to the running daemon (its control socket, --control PATH):
+  status       what it is doing: index, queue, counts, failed modules
+  settle       wait until every uevent so far is handled and loads are done
+  monitor      print its records live
+  why          what it did about a DEVPATH, MODALIAS or MODULE, and why
+  reload       reload index and configuration (as SIGHUP; root only)
+  metrics      its Prometheus metrics (the text --metrics-listen serves)
+
 "hotplugd COMMAND --help" describes each command and its exit codes.
-Exit codes: 0 success, 1 nothing matched (match) or a load or write failed
-(coldplug, trigger), 100 usage error, 111 system error (index unreadable,
-cannot load modules, ...).
+Exit codes: 0 success, 1 nothing matched (match), a load or write failed
+(coldplug, trigger), or the daemon refused or timed out (client commands),
+100 usage error, 111 system error (index unreadable, cannot load modules, no
+daemon to connect to, ...).
 
 hotplugd ${VERSION}
 `;
@@ -41,6 +50,12 @@ const commands: Record<string, () => Promise<Command>> = {
   run: async () => (await import('./commands/run.js')).runDaemonCommand,
   coldplug: async () => (await import('./commands/coldplug.js')).coldplugCommand,
   trigger: async () => (await import('./commands/trigger.js')).triggerCommand,
+  status: async () => (await import('./commands/status.js')).statusCommand,
+  settle: async () => (await import('./commands/settle.js')).settleCommand,
+  monitor: async () => (await import('./commands/monitor.js')).monitorCommand,
+  why: async () => (await import('./commands/why.js')).whyCommand,
+  reload: async () => (await import('./commands/reload.js')).reloadCommand,
+  metrics: async () => (await import('./commands/metrics.js')).metricsCommand,
 };
 
 /** Run one command; `signals` are the daemon's, caught before any import (see signals.ts). */

@@ -35,6 +35,11 @@ export class UeventIntake {
     this.tracker.reset(kernelSeqnum);
   }
 
+  /** The last SEQNUM read (or the baseline set by reset). */
+  get latest(): bigint | undefined {
+    return this.tracker.latest;
+  }
+
   message(msg: Buffer, port: number): void {
     this.stats.events++;
     if (port !== 0) {

@@ -12,6 +12,7 @@ import { createLogger, type LogFormat, RecordTap } from '../log.js';
 import { type IndexLocation } from '../sys/indexfs.js';
 import { readBoundedSync, SYSFS_ATTR_MAX } from '../sys/readfile.js';
 import { ShellCommandRunner } from '../sys/install.js';
+import { resolveGroup } from '../sys/peercred.js';
 import { cannotLoadReason, DryRunKernel, SyscallKernel, type SysPaths } from '../sys/kernel.js';
 import { type FlagValues, INDEX_FLAGS, indexLocation } from './common.js';
 
@@ -57,6 +58,36 @@ Loading:
                       deterministic probe order); auto: 2 per CPU, from 2 to
                       8, and below UV_THREADPOOL_SIZE (default 4), the threads
                       that run the loads`;
+
+/** The control socket's flags of `run` (with CONTROL_FLAGS' --control). */
+export const CONTROL_RUN_FLAGS = {
+  'control-group': { type: 'string' },
+  'ready-after': { type: 'string' },
+} as const;
+
+export const CONTROL_RUN_HELP = `Control socket (hotplugd status, settle, monitor, why, reload):
+  --control PATH      listen there (mode 0600; default /run/hotplugd/control,
+                      or, not root and that cannot be used,
+                      $XDG_RUNTIME_DIR/hotplugd/control, or none after one
+                      warning); '' for no socket; a PATH given that cannot be
+                      bound fails start-up
+  --control-group G   group name or gid whose members may use the read-only
+                      commands (status, settle, monitor, why); the socket
+                      gets that group and mode 0660. Root may do everything.
+  --ready-after WHEN  queued (default): READY=1 once the coldplug requests
+                      are queued (boot is not held by slow drivers);
+                      settled: once every coldplug load is done`;
+
+/** --control-group NAME|GID → gid (undefined when not given). */
+export function controlGroup(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (value === '') throw new HotplugError('E_USAGE', '--control-group takes a group name or gid');
+  return resolveGroup(value);
+}
+
+export function readyAfter(value: unknown): 'queued' | 'settled' {
+  return oneOf(value, ['queued', 'settled'] as const, '--ready-after', 'queued');
+}
 
 export interface Setup {
   paths: SysPaths;

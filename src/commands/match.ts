@@ -3,9 +3,8 @@
  */
 import { createInterface } from 'node:readline';
 import { EXIT } from '../errors.js';
+import { describe } from '../core/explain.js';
 import { type ModuleIndex } from '../core/index/module-index.js';
-import { installCommandFor, substituteCmdlineOpts } from '../core/install.js';
-import { loadOrder } from '../core/plan.js';
 import { loadIndexWithCache } from '../sys/indexfs.js';
 import { INDEX_FLAGS, INDEX_HELP, indexLocation, type Io, parseFlags, summarizeWarnings, toBytes } from './common.js';
 import { type PendingCacheWrite } from '../sys/index-cache.js';
@@ -31,32 +30,6 @@ ${INDEX_HELP}
 Exit codes: 0 something matched (always 0 with --stdin), 1 nothing matched,
 100 usage error, 111 the index could not be read.
 `;
-
-export function describe(index: ModuleIndex, query: string): object {
-  const r = index.lookup(query);
-  return {
-    modalias: query,
-    source: r.source,
-    modules: r.names.map((name) => {
-      const m = index.moduleByName(name);
-      const order = loadOrder(index, name);
-      const commands: [string, string][] = [];
-      for (const s of order) {
-        const cmd = s.builtin ? undefined : installCommandFor(index, s.name);
-        if (cmd !== undefined) commands.push([s.name, substituteCmdlineOpts(cmd, index.options(s.name, s.role === 'target' ? query : undefined))]);
-      }
-      return {
-        name,
-        path: m?.path ?? null,
-        builtin: m?.builtin ?? false,
-        blacklisted: index.isBlacklisted(name),
-        options: index.options(name, query),
-        loadOrder: order.map((s) => s.name),
-        ...(commands.length > 0 ? { installCommands: Object.fromEntries(commands) } : {}),
-      };
-    }),
-  };
-}
 
 export async function matchCommand(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parseFlags(

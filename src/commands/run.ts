@@ -17,9 +17,12 @@ import { formatAddress, parseListenAddress } from '../sys/listen-address.js';
 import type { MetricsServer } from '../sys/metrics-http.js';
 import { MetricsFeed } from '../metrics-feed.js';
 import { INDEX_FLAGS, INDEX_HELP, type Io, logCacheProblem, logIndexWarnings, parseFlags, writeCacheRetrying } from './common.js';
-import { parseSize, queuePolicy, readKernelSeqnum, setup, SYSTEM_FLAGS, SYSTEM_HELP } from './daemon-setup.js';
+import { CONTROL_RUN_FLAGS, CONTROL_RUN_HELP, controlGroup, parseSize, queuePolicy, readKernelSeqnum, readyAfter, setup, SYSTEM_FLAGS, SYSTEM_HELP } from './daemon-setup.js';
+import { startControl } from '../control/start.js';
+import { CONTROL_FLAGS } from '../control/client.js';
 
-export const RUN_HELP = `Usage: hotplugd run [INDEX FLAGS] [SYSTEM FLAGS] [--rcvbuf SIZE] [--resync-interval MS] [--skip-coldplug] [--demo]
+export const RUN_HELP = `Usage: hotplugd run [INDEX FLAGS] [SYSTEM FLAGS] [CONTROL FLAGS] [--rcvbuf SIZE]
+                    [--resync-interval MS] [--skip-coldplug] [--demo]
                     [--metrics-listen ADDR:PORT]
 
 Listen for kernel uevents (netlink, group 1, kernel senders only), walk
@@ -48,11 +51,15 @@ ${INDEX_HELP}
 
 ${SYSTEM_HELP}
 
+${CONTROL_RUN_HELP}
+
 Signals: SIGTERM/SIGINT abort a walk in progress, let the load in flight
 finish and exit 0; SIGHUP reloads the index (choosing meta.pb or depmod's
 files again), modprobe.d and the command line, then walks /sys again; SIGHUPs
 during a reload merge into one more; a SIGHUP during start-up waits for it.
-systemd: Type=notify (READY=1, STATUS=, WATCHDOG=1, STOPPING=1).
+systemd: Type=notify (READY=1, STATUS=, WATCHDOG=1, STOPPING=1); READY=1 is sent
+once the control socket is bound and the coldplug requests are queued, or,
+with --ready-after settled, once they are all done.
 Exit codes: 0 stopped by a signal, 100 usage error, 111 system error (index
 missing or corrupt, cannot load with --mode load, socket unavailable or
 stopped working, --metrics-listen address in use); start-up failures exit
@@ -95,7 +102,7 @@ function daemonGauges(daemon: Daemon): DaemonGauges {
 export async function runDaemonCommand(args: string[], io: Io, signals: SignalSource = new CaughtSignals()): Promise<number> {
   const { values } = parseFlags(
     args,
-    { ...INDEX_FLAGS, ...SYSTEM_FLAGS, rcvbuf: { type: 'string' }, 'resync-interval': { type: 'string' }, 'skip-coldplug': { type: 'boolean' }, demo: { type: 'boolean' }, 'metrics-listen': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    { ...INDEX_FLAGS, ...SYSTEM_FLAGS, ...CONTROL_FLAGS, ...CONTROL_RUN_FLAGS, rcvbuf: { type: 'string' }, 'resync-interval': { type: 'string' }, 'skip-coldplug': { type: 'boolean' }, demo: { type: 'boolean' }, 'metrics-listen': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     false,
   );
   if (values.help) {
@@ -114,10 +121,15 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
     values['modules-dir'] ??= demoModulesDir();
     values.cmdline ??= '';
   }
+  const group = controlGroup(values['control-group']);
+  const ready = readyAfter(values['ready-after']);
   const s = setup(values, 'auto', io.stdout);
+  const policy = queuePolicy(values);
   if (s.fallback !== undefined) s.log.warn({ reason: s.fallback }, 'cannot load modules here: running as dry-run');
-  // Metrics count every record from here on; the gauges are read at each scrape.
-  const feed = metricsAt === undefined ? undefined : new MetricsFeed(s.tap, () => daemonGauges(daemon));
+  // Metrics count every record from here on (prom-client itself loads after
+  // start-up, metrics-feed.ts); the gauges are read at each scrape. Served by
+  // `hotplugd metrics` through the control socket, and over HTTP with --metrics-listen.
+  const feed = new MetricsFeed(s.tap, () => daemonGauges(daemon));
   let cacheWrite: PendingCacheWrite | undefined;
   let cacheWrites = 0;
   const daemon = new Daemon({
@@ -161,7 +173,21 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
     watchdogUsec: process.env.WATCHDOG_USEC !== undefined ? Number(process.env.WATCHDOG_USEC) : undefined,
     resyncIntervalMs: Number(resyncRaw),
     skipColdplug: values['skip-coldplug'] === true,
-    queue: queuePolicy(values),
+    queue: policy,
+    readyAfter: ready,
+  });
+  // Bound before start (settle callers may connect while coldplug runs); a
+  // --control path that cannot be bound fails start-up (exit 111).
+  const control = await startControl({
+    daemon,
+    tap: s.tap,
+    log: s.log,
+    path: values.control,
+    group,
+    procfs: s.paths.procfs,
+    sysfs: s.paths.sysfs,
+    info: { mode: s.kernel.loads ? 'load' : 'dry-run', jobs: policy.jobs ?? 1, modulesDir: s.location.modulesDir, control: '' },
+    handlers: { metrics: { access: 'read', run: async () => ({ ok: true, contentType: feed.contentType, text: await feed.text() }) } },
   });
   // SIGTERM stops at once, even during start-up (the walk is aborted); a
   // SIGHUP during start-up waits for it; SIGHUPs during a reload merge into one more.
@@ -176,6 +202,7 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
         return;
       }
       s.log.info({ signal }, 'stopping');
+      control.close();
       void daemon.stop().then(() => resolve(EXIT.OK));
     });
   });
@@ -187,12 +214,13 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
     // Before the daemon starts: an address in use fails start-up at once.
     if (metricsAt !== undefined) {
       const { startMetricsServer } = await import('../sys/metrics-http.js');
-      metrics = await startMetricsServer(metricsAt, feed!);
+      metrics = await startMetricsServer(metricsAt, feed);
       const address = formatAddress(metrics.address);
       s.log.info({ address, url: `http://${address}/metrics` }, 'metrics endpoint listening');
     }
     await daemon.start();
   } catch (e) {
+    control.close();
     await daemon.stop();
     await metrics?.close();
     throw explainMissingIndex(e, s.paths.procfs);
@@ -206,13 +234,14 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
   started = true;
   if (hupDuringStart) reload();
   const fatal = daemon.fatal.then(async (e) => {
+    control.close();
     await daemon.stop();
     io.stderr.write(`hotplugd: ${e.message} [${e.code}]\n`);
     return EXIT.SYSTEM;
   });
   const code = await Promise.race([stopped, fatal]);
   await metrics?.close();
-  feed?.close();
+  feed.close();
   s.log.flush();
   return code;
 }

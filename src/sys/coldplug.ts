@@ -141,6 +141,11 @@ export async function walkDeviceDirs(root: string, errors: ColdplugError[], opts
   return stopped();
 }
 
+/** The MODALIAS of the device at DEVPATH (as the walk reads it), or undefined when it has none or cannot be read. */
+export async function deviceModalias(sysfs: string, devpath: string): Promise<string | undefined> {
+  return (await readModalias(join(sysfs, devpath), [])) ?? undefined;
+}
+
 /** MODALIAS of one device: its uevent file, else its modalias file; null when it has none. */
 function readModalias(dir: string, errors: ColdplugError[]): string | null {
   let modalias: string | undefined;

@@ -14,8 +14,14 @@ export interface Running {
   exited: Promise<number | null>;
 }
 
+/**
+ * `hotplugd run` as a child. Without a --control in `args` it runs with no
+ * control socket: the default path (/run/hotplugd/control, as root) is one
+ * per machine, and a second daemon on it refuses to start.
+ */
 export function startDaemon(args: string[], env: Record<string, string> = {}): Running {
-  const proc = spawn(process.execPath, ['dist/src/cli.js', 'run', '--log-format', 'json', ...args], {
+  const control = args.includes('--control') ? [] : ['--control', ''];
+  const proc = spawn(process.execPath, ['dist/src/cli.js', 'run', '--log-format', 'json', ...control, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });

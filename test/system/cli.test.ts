@@ -64,7 +64,7 @@ describe('hotplugd CLI', () => {
   });
 
   it('has --help on every command', () => {
-    for (const cmd of ['match', 'build-meta', 'run', 'coldplug', 'trigger']) {
+    for (const cmd of ['match', 'build-meta', 'run', 'coldplug', 'trigger', 'status', 'settle', 'monitor', 'why', 'reload', 'metrics']) {
       const r = cli([cmd, '--help']);
       expect(r.status, cmd).toBe(0);
       expect(r.stdout, cmd).toMatch(/^Usage: hotplugd /);

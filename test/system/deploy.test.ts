@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 
 interface Mount { name: string; mountPath: string; readOnly?: boolean }
-interface Volume { name: string; hostPath?: { path: string } }
+interface Volume { name: string; hostPath?: { path: string }; emptyDir?: object }
 
 describe('the Kubernetes DaemonSet', () => {
   const doc = parse(readFileSync('deploy/hotplugd-daemonset.yaml', 'utf8'));
@@ -42,6 +42,12 @@ describe('the Kubernetes DaemonSet', () => {
       expect(mount!.readOnly, path).toBe(true);
       expect(volumes.find((v) => v.name === mount!.name)?.hostPath?.path, path).toBe(path);
     }
-    expect(mounts.every((m) => m.readOnly === true)).toBe(true);
+    // Writable: only the control socket's directory, a pod-local emptyDir.
+    expect(mounts.filter((m) => m.readOnly !== true).map((m) => m.mountPath)).toEqual(['/run/hotplugd']);
+    expect(volumes.find((v) => v.name === mounts.find((m) => m.mountPath === '/run/hotplugd')!.name)?.emptyDir).toBeDefined();
+  });
+
+  it('is ready when hotplugd settle --timeout 0 says every device so far has its driver', () => {
+    expect(container.readinessProbe.exec.command).toEqual(['/usr/bin/hotplugd', 'settle', '--timeout', '0']);
   });
 });

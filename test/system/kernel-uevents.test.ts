@@ -136,7 +136,7 @@ describe('hotplugd run with real kernel uevents', () => {
 
 function spawnRun(args: string[]): { status: number | null; stderr: string } {
   try {
-    execFileSync(process.execPath, ['dist/src/cli.js', 'run', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 10000 });
+    execFileSync(process.execPath, ['dist/src/cli.js', 'run', '--control', '', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 10000 });
     return { status: 0, stderr: '' };
   } catch (e) {
     const err = e as { status: number | null; stderr: string };

@@ -45,6 +45,7 @@ describe('npm run package', () => {
       './usr/lib/hotplugd/node_modules/netlink/package.json',
       './usr/bin/hotplugd',
       './lib/systemd/system/hotplugd.service',
+      './lib/systemd/system/hotplugd-settle.service',
       './usr/share/man/man8/hotplugd.8.gz',
       './usr/share/bash-completion/completions/hotplugd',
       './usr/share/doc/hotplugd/README.md',

@@ -34,7 +34,7 @@ function fakeSysfs(n: number): string {
 }
 
 function runSync(args: string[]): { status: number | null; signal: string | null; stderr: string } {
-  const r = spawnSync(process.execPath, ['dist/src/cli.js', 'run', '--log-format', 'json', ...args], { encoding: 'utf8', timeout: 20_000, killSignal: 'SIGKILL' });
+  const r = spawnSync(process.execPath, ['dist/src/cli.js', 'run', '--log-format', 'json', '--control', '', ...args], { encoding: 'utf8', timeout: 20_000, killSignal: 'SIGKILL' });
   return { status: r.status, signal: r.signal, stderr: r.stderr };
 }
 
@@ -109,7 +109,7 @@ describe('hotplugd run reloads', () => {
   it('merges a storm of 100 SIGHUPs under a 256-descriptor limit: no EMFILE, every walk sees every device', async () => {
     const devices = 3000;
     const sysfs = fakeSysfs(devices);
-    const args = ['dist/src/cli.js', 'run', '--log-format', 'json', ...INDEX, '--mode', 'dry-run', '--sysfs', sysfs];
+    const args = ['dist/src/cli.js', 'run', '--log-format', 'json', '--control', '', ...INDEX, '--mode', 'dry-run', '--sysfs', sysfs];
     const proc = spawn('sh', ['-c', `ulimit -n 256 && exec "${process.execPath}" ${args.map((a) => `'${a}'`).join(' ')}`], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';

@@ -3,7 +3,7 @@
  * shipped unit, and READY=1 / STOPPING=1 datagrams from the real daemon.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -56,6 +56,21 @@ describe('systemd', () => {
     expect(out).toBe('');
   });
 
+  it('ships hotplugd-settle.service: a oneshot after hotplugd, before what needs drivers, that systemd-analyze verify accepts', () => {
+    const analyze = which('systemd-analyze');
+    const unit = readFileSync('systemd/hotplugd-settle.service', 'utf8');
+    for (const line of ['Type=oneshot', 'RemainAfterExit=yes', 'DefaultDependencies=no', 'After=hotplugd.service', 'ExecStart=/usr/bin/hotplugd settle --timeout 120']) {
+      expect(unit).toContain(`\n${line}\n`);
+    }
+    expect(unit).toMatch(/\nBefore=sysinit\.target .*network-pre\.target/);
+    const dir = mkdtempSync(join(tmpdir(), 'hotplugd-unit-'));
+    const cli = `${process.execPath} ${resolve('dist/src/cli.js')}`;
+    writeFileSync(join(dir, 'hotplugd.service'), readFileSync('systemd/hotplugd.service', 'utf8').replace(/^ExecStart=\S+/m, `ExecStart=${cli}`));
+    writeFileSync(join(dir, 'hotplugd-settle.service'), unit.replace(/^ExecStart=\S+/m, `ExecStart=${cli}`));
+    const out = execFileSync(analyze, ['verify', '--man=no', join(dir, 'hotplugd-settle.service')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    expect(out).toBe('');
+  });
+
   it('orders the unit after no mount: a module loader runs before local file systems', () => {
     const unit = readFileSync('systemd/hotplugd.service', 'utf8');
     const settings = unit.split('\n').filter((l) => !l.startsWith('#'));
@@ -73,6 +88,27 @@ describe('systemd', () => {
     const score = Number(/Overall exposure level for hotplugd\.service: ([\d.]+)/.exec(out)?.[1]);
     // 4.3 with the unit before the package (PrivateTmp, no syscall filter).
     expect(score).toBeLessThanOrEqual(3.0);
+  });
+
+  it('with --ready-after settled, sends READY=1 once the coldplug loads are done', async () => {
+    const python = which('python3');
+    const dir = mkdtempSync(join(tmpdir(), 'hotplugd-notify-'));
+    const sock = join(dir, 'notify.sock');
+    const receiver = spawn(python, ['-c', 'import socket,sys\ns=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1]); print("bound", flush=True)\nwhile True: print(s.recv(4096).decode().replace("\\n","|"), flush=True)', sock]);
+    let got = '';
+    receiver.stdout.on('data', (d: Buffer) => (got += d.toString()));
+    await new Promise<void>((res) => receiver.stdout.once('data', () => res()));
+    const sysfs = emptySysfs();
+    mkdirSync(join(sysfs, 'devices/pcspkr'));
+    writeFileSync(join(sysfs, 'devices/pcspkr/uevent'), 'MODALIAS=platform:pcspkr\n');
+    const daemon = startDaemon(['--modules-dir', FIXTURE_DIR, '--config-dir', '', '--cmdline', '', '--mode', 'dry-run', '--sysfs', sysfs, '--ready-after', 'settled'], { NOTIFY_SOCKET: sock });
+    await daemon.waitFor((r) => r.msg === 'settled', 10000, 'settled');
+    for (let i = 0; i < 100 && !got.includes('READY=1'); i++) await new Promise((res) => setTimeout(res, 50));
+    daemon.proc.kill('SIGTERM');
+    await daemon.exited;
+    receiver.kill();
+    expect(got).toMatch(/^READY=1\|STATUS=coldplug done: 1 requests$/m);
+    expect(got).not.toContain('coldplug queued');
   });
 
   it('tells systemd READY=1 after bind and coldplug, and STOPPING=1 on SIGTERM', async () => {

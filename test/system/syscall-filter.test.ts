@@ -91,7 +91,7 @@ describe('the unit\'s system call filter', () => {
     expect(out).toMatch(/"module":"y".*"result":"install-command".*"exitCode":0/);
 
     const runLog = join(dir, 'run.strace');
-    const proc = spawn('strace', ['-f', '-qq', '-o', runLog, process.execPath, 'dist/src/cli.js', 'run', '--demo', '--sysfs', sysfs, '--config-dir', '', '--log-format', 'json'], {
+    const proc = spawn('strace', ['-f', '-qq', '-o', runLog, process.execPath, 'dist/src/cli.js', 'run', '--demo', '--sysfs', sysfs, '--config-dir', '', '--log-format', 'json', '--control', join(dir, 'control')], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let text = '';
@@ -112,6 +112,9 @@ describe('the unit\'s system call filter', () => {
       sender.close();
     }
     await until(/"msg":"uevent rejected"/);
+    // The control socket: accept, SO_PEERCRED, a reply.
+    const status = spawnSync(process.execPath, ['dist/src/cli.js', 'status', '--control', join(dir, 'control')], { encoding: 'utf8' });
+    expect(status.status).toBe(0);
     process.kill(daemonPid, 'SIGHUP');
     await until(/"msg":"reloaded"/);
     process.kill(daemonPid, 'SIGTERM');
@@ -119,7 +122,7 @@ describe('the unit\'s system call filter', () => {
     expect(text).toMatch(/"msg":"stopped"/);
 
     const used = new Set([...calls(readFileSync(coldplugLog, 'utf8')), ...calls(readFileSync(runLog, 'utf8'))]);
-    for (const c of ['finit_module', 'execve', 'socket', 'bind', 'setsockopt', 'recvmsg', 'getdents64']) expect(used.has(c), c).toBe(true);
+    for (const c of ['finit_module', 'execve', 'socket', 'bind', 'setsockopt', 'recvmsg', 'getdents64', 'listen', 'accept4', 'getsockopt', 'umask']) expect(used.has(c), c).toBe(true);
     expect([...used].filter((c) => !allowed.has(c)).sort()).toEqual([]);
   }, 60_000);
 });

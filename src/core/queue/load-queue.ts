@@ -56,7 +56,7 @@ export class LoadQueue {
     return true;
   }
 
-  /** Requests waiting to be served. */
+  /** Requests waiting to be served (status, metrics). */
   get depth(): number {
     return this.pending.length;
   }

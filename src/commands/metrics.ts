@@ -1,0 +1,36 @@
+/**
+ * `hotplugd metrics`: the running daemon's Prometheus metrics, through the
+ * control socket (the same text `--metrics-listen` serves over HTTP).
+ */
+import { CLIENT_EXIT_HELP, CONTROL_FLAGS, CONTROL_HELP, controlPaths, request } from '../control/client.js';
+import { EXIT, printable } from '../errors.js';
+import { type Io, parseFlags } from './common.js';
+
+export const METRICS_HELP = `Usage: hotplugd metrics [--control PATH]
+
+Print the running daemon's metrics in the Prometheus text format (0.0.4): the
+same text "run --metrics-listen ADDR:PORT" serves at /metrics. For a node
+exporter's textfile collector: hotplugd metrics > DIR/hotplugd.prom.$$ && mv
+DIR/hotplugd.prom.$$ DIR/hotplugd.prom.
+
+${CONTROL_HELP}
+  -h, --help  this text
+
+Root, or members of the daemon's --control-group.
+${CLIENT_EXIT_HELP}
+`;
+
+export async function metricsCommand(args: string[], io: Io): Promise<number> {
+  const { values } = parseFlags(args, { ...CONTROL_FLAGS, help: { type: 'boolean', short: 'h' } }, false);
+  if (values.help) {
+    io.stdout.write(METRICS_HELP);
+    return EXIT.OK;
+  }
+  const reply = await request(controlPaths(values.control), { cmd: 'metrics' });
+  if (reply.ok !== true || typeof reply.text !== 'string') {
+    io.stderr.write(`hotplugd: ${printable(String(reply.error ?? 'no metrics in the answer'))} [${String(reply.code ?? 'E_PROTOCOL')}]\n`);
+    return EXIT.NO_MATCH;
+  }
+  io.stdout.write(reply.text);
+  return EXIT.OK;
+}

@@ -1,0 +1,43 @@
+/**
+ * `hotplugd settle`: wait until the daemon has handled every uevent the
+ * kernel had emitted at the call and its queue is idle (udevadm settle).
+ */
+import { CONTROL_FLAGS, CONTROL_HELP, controlPaths, request } from '../control/client.js';
+import { EXIT, HotplugError, printable } from '../errors.js';
+import { type Io, parseFlags } from './common.js';
+
+export const SETTLE_HELP = `Usage: hotplugd settle [--control PATH] [--timeout S]
+
+Wait until the running daemon has handled every uevent the kernel had
+emitted when settle was called (/sys/kernel/uevent_seqnum, read by the
+daemon at the call), no /sys walk runs (start-up coldplug, a resync after
+lost events, a reload) and nothing is queued or loading. Seqnums the daemon
+never receives (events of other network namespaces, lost events) count as
+handled once the resync walk they cause is done. Where the kernel's seqnum
+cannot be read, settle waits for the walk and the queue only.
+
+  --timeout S  give up after S seconds (default 120, as udevadm settle; 0:
+               answer at once, for readiness probes); prints what is pending
+${CONTROL_HELP}
+  -h, --help   this text
+
+Allowed for root and members of the daemon's --control-group.
+Exit codes: 0 settled, 1 not settled within the timeout (or refused), 100
+usage error, 111 cannot connect (no daemon listens on the path tried).
+`;
+
+export async function settleCommand(args: string[], io: Io): Promise<number> {
+  const { values } = parseFlags(args, { ...CONTROL_FLAGS, timeout: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, false);
+  if (values.help) {
+    io.stdout.write(SETTLE_HELP);
+    return EXIT.OK;
+  }
+  const raw = values.timeout ?? '120';
+  const timeout = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : NaN;
+  if (!(timeout >= 0 && timeout <= 86_400)) throw new HotplugError('E_USAGE', `--timeout takes seconds from 0 to 86400 (got "${raw}")`);
+  const reply = await request(controlPaths(values.control), { cmd: 'settle', timeout });
+  if (reply.ok === true) return EXIT.OK;
+  const pending = reply.pending !== undefined ? ` pending: ${JSON.stringify(reply.pending)}` : '';
+  io.stderr.write(`hotplugd: ${printable(String(reply.error))} [${String(reply.code)}]${printable(pending)}\n`);
+  return EXIT.NO_MATCH;
+}

@@ -1,0 +1,109 @@
+/**
+ * The client side of the control socket (the status, settle, monitor, why
+ * and reload commands): which path to use, connecting, one request and its
+ * reply, or a stream of lines. Exit codes: 0 ok, 1 the daemon answered with
+ * an error (settle timed out, permission denied, reload failed), 100 usage,
+ * 111 no daemon to talk to.
+ */
+import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { HotplugError } from '../errors.js';
+import { LineSplitter } from './protocol.js';
+
+export const DEFAULT_CONTROL = '/run/hotplugd/control';
+/** Replies are a few KiB (why lists at most 20 + 20 entries); a line over 16 MiB is not ours. */
+const MAX_REPLY_LINE = 16 * 1024 * 1024;
+
+export const CONTROL_FLAGS = { control: { type: 'string' } } as const;
+
+export const CONTROL_HELP = `  --control PATH  the daemon's control socket (default ${DEFAULT_CONTROL};
+                  when that does not exist and not root:
+                  $XDG_RUNTIME_DIR/hotplugd/control)`;
+
+export const CLIENT_EXIT_HELP = `Exit codes: 0 ok, 1 the daemon refused or answered with an error, 100 usage
+error, 111 cannot connect (no daemon listens on the path tried).`;
+
+/** The socket paths to try, in order: --control, else the default then (non-root) the per-user one. */
+export function controlPaths(flag: string | undefined, env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? 0): string[] {
+  if (flag !== undefined) {
+    if (flag === '') throw new HotplugError('E_USAGE', '--control: an empty path disables the socket in "run"; a client needs one');
+    return [flag];
+  }
+  const xdg = env.XDG_RUNTIME_DIR;
+  return uid !== 0 && xdg !== undefined && xdg !== '' ? [DEFAULT_CONTROL, join(xdg, 'hotplugd/control')] : [DEFAULT_CONTROL];
+}
+
+function connectOne(path: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect(path);
+    s.once('connect', () => {
+      s.removeAllListeners('error');
+      resolve(s);
+    });
+    s.once('error', reject);
+  });
+}
+
+/** Connect to the first path that answers; E_SYSTEM (exit 111) naming every path tried otherwise. */
+export async function connectControl(paths: string[]): Promise<Socket> {
+  const problems: string[] = [];
+  for (const p of paths) {
+    try {
+      return await connectOne(p);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      const why =
+        code === 'ENOENT'
+          ? 'no such socket'
+          : code === 'ECONNREFUSED'
+            ? 'nobody listens (stale socket)'
+            : code === 'EACCES'
+              ? "permission denied (root only, or members of the daemon's --control-group)"
+              : (e as Error).message;
+      problems.push(`${p}: ${why}`);
+    }
+  }
+  throw new HotplugError('E_SYSTEM', `cannot connect to the hotplugd control socket (is the daemon running?): ${problems.join('; ')}`);
+}
+
+/** Lines from the daemon, one callback each; resolves when the connection ends. */
+export function readLines(s: Socket, onLine: (obj: Record<string, unknown>) => boolean | void): Promise<void> {
+  const splitter = new LineSplitter(MAX_REPLY_LINE);
+  return new Promise((resolve, reject) => {
+    s.on('data', (chunk: Buffer) => {
+      for (const l of splitter.push(chunk)) {
+        let obj: Record<string, unknown>;
+        try {
+          obj = JSON.parse(l) as Record<string, unknown>;
+        } catch {
+          s.destroy();
+          return reject(new HotplugError('E_SYSTEM', 'the control socket sent a line that is not JSON'));
+        }
+        if (onLine(obj) === false) {
+          s.destroy();
+          return resolve();
+        }
+      }
+      if (splitter.overflow) {
+        s.destroy();
+        reject(new HotplugError('E_SYSTEM', 'the control socket sent an oversized line'));
+      }
+    });
+    s.on('error', (e) => reject(new HotplugError('E_SYSTEM', `control socket: ${e.message}`)));
+    s.on('close', () => resolve());
+  });
+}
+
+/** One request, its one reply. */
+export async function request(paths: string[], req: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const s = await connectControl(paths);
+  let reply: Record<string, unknown> | undefined;
+  const done = readLines(s, (obj) => {
+    reply = obj;
+    return false;
+  });
+  s.write(`${JSON.stringify(req)}\n`);
+  await done;
+  if (reply === undefined) throw new HotplugError('E_SYSTEM', 'the daemon closed the control connection without an answer');
+  return reply;
+}
