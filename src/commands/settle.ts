@@ -2,8 +2,8 @@
  * `hotplugd settle`: wait until the daemon has handled every uevent the
  * kernel had emitted at the call and its queue is idle (udevadm settle).
  */
-import { CONTROL_FLAGS, CONTROL_HELP, controlPaths, request } from '../control/client.js';
-import { EXIT, HotplugError, printable } from '../errors.js';
+import { CONTROL_FLAGS, CONTROL_HELP, controlPaths, settle, settleTimeout } from '../control/client.js';
+import { EXIT } from '../errors.js';
 import { type Io, parseFlags } from './common.js';
 
 export const SETTLE_HELP = `Usage: hotplugd settle [--control PATH] [--timeout S]
@@ -32,12 +32,5 @@ export async function settleCommand(args: string[], io: Io): Promise<number> {
     io.stdout.write(SETTLE_HELP);
     return EXIT.OK;
   }
-  const raw = values.timeout ?? '120';
-  const timeout = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : NaN;
-  if (!(timeout >= 0 && timeout <= 86_400)) throw new HotplugError('E_USAGE', `--timeout takes seconds from 0 to 86400 (got "${raw}")`);
-  const reply = await request(controlPaths(values.control), { cmd: 'settle', timeout });
-  if (reply.ok === true) return EXIT.OK;
-  const pending = reply.pending !== undefined ? ` pending: ${JSON.stringify(reply.pending)}` : '';
-  io.stderr.write(`hotplugd: ${printable(String(reply.error))} [${String(reply.code)}]${printable(pending)}\n`);
-  return EXIT.NO_MATCH;
+  return (await settle(controlPaths(values.control), settleTimeout(values.timeout), io.stderr)) ? EXIT.OK : EXIT.NO_MATCH;
 }

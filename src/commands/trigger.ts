@@ -3,11 +3,13 @@
  * device under SYSFS/devices, or of those in the named subsystems, so that
  * the kernel announces them again (udevadm trigger --type=devices).
  */
+import { CONTROL_FLAGS, CONTROL_HELP, controlPaths, settle, settleTimeout } from '../control/client.js';
 import { EXIT, HotplugError, printable } from '../errors.js';
 import { TRIGGER_ACTIONS, type TriggerAction, triggerDevices } from '../sys/trigger.js';
 import { type Io, parseFlags } from './common.js';
 
 export const TRIGGER_HELP = `Usage: hotplugd trigger [--subsystem S]... [--action add|change] [--dry-run] [--verbose] [--sysfs DIR]
+                        [--settle [--timeout S] [--control PATH]]
 
 Make the kernel announce devices again, as "udevadm trigger
 --type=devices" does: write the action to the uevent file of every device
@@ -21,14 +23,19 @@ others. Writing needs root.
   --dry-run       write nothing: print the uevent files it would write
   --verbose, -v   print each uevent file written
   --sysfs DIR     sysfs root (default /sys)
+  --settle        then wait until the running daemon has handled the
+                  uevents and loaded what they need ("hotplugd settle")
+  --timeout S     with --settle: give up after S seconds (default 120)
+${CONTROL_HELP}
   -h, --help      this text
 
 Output: with --dry-run or --verbose one path per line on stdout and the
 summary on stderr; otherwise the summary on stdout. Each failed write is
 named on stderr with its errno (the first 10, then a count).
-Exit codes: 0 every write done (or, with --dry-run, none attempted), 1 some
-writes failed, 100 usage error, 111 system error (SYSFS/devices unreadable,
-not root, read-only /sys).
+Exit codes: 0 every write done (or, with --dry-run, none attempted) and,
+with --settle, the daemon settled; 1 some writes failed or not settled within
+the timeout, 100 usage error, 111 system error (SYSFS/devices unreadable, not
+root, read-only /sys; with --settle: no daemon to connect to).
 `;
 
 /** Failed writes named one by one; past this, a count. */
@@ -47,6 +54,9 @@ export async function triggerCommand(args: string[], io: Io): Promise<number> {
       'dry-run': { type: 'boolean' },
       verbose: { type: 'boolean', short: 'v' },
       sysfs: { type: 'string' },
+      settle: { type: 'boolean' },
+      timeout: { type: 'string' },
+      ...CONTROL_FLAGS,
       help: { type: 'boolean', short: 'h' },
     },
     false,
@@ -62,6 +72,10 @@ export async function triggerCommand(args: string[], io: Io): Promise<number> {
     if (s === '' || s.includes('/')) throw new HotplugError('E_USAGE', `--subsystem takes a subsystem name such as pci or usb (got "${s}")`);
   }
   const dryRun = values['dry-run'] === true;
+  if (values.settle !== true && (values.timeout !== undefined || values.control !== undefined)) {
+    throw new HotplugError('E_USAGE', '--timeout and --control go with --settle');
+  }
+  const timeout = values.settle === true ? settleTimeout(values.timeout) : 0;
   const listing = dryRun || values.verbose === true;
   const sysfs = values.sysfs ?? '/sys';
   const r = await triggerDevices(sysfs, {
@@ -85,5 +99,7 @@ export async function triggerCommand(args: string[], io: Io): Promise<number> {
     ? `trigger: would write "${action}" to ${plural(r.devices, 'uevent file')} (dry run)${skipped}\n`
     : `trigger: "${action}" written to ${plural(r.written, 'uevent file')}${failed}${skipped}\n`;
   (listing ? io.stderr : io.stdout).write(summary);
-  return r.failed.length > 0 ? EXIT.WRITE_FAILED : EXIT.OK;
+  if (r.failed.length > 0) return EXIT.WRITE_FAILED;
+  if (values.settle === true && !dryRun && !(await settle(controlPaths(values.control), timeout, io.stderr))) return EXIT.NO_MATCH;
+  return EXIT.OK;
 }

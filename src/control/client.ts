@@ -7,7 +7,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { HotplugError } from '../errors.js';
+import { HotplugError, printable } from '../errors.js';
 import { LineSplitter } from './protocol.js';
 
 export const DEFAULT_CONTROL = '/run/hotplugd/control';
@@ -106,4 +106,21 @@ export async function request(paths: string[], req: Record<string, unknown>): Pr
   await done;
   if (reply === undefined) throw new HotplugError('E_SYSTEM', 'the daemon closed the control connection without an answer');
   return reply;
+}
+
+/** --timeout for settle: seconds from 0 to a day (default 120, as udevadm settle). */
+export function settleTimeout(raw: string | undefined): number {
+  const text = raw ?? '120';
+  const timeout = /^\d+(\.\d+)?$/.test(text) ? Number(text) : NaN;
+  if (!(timeout >= 0 && timeout <= 86_400)) throw new HotplugError('E_USAGE', `--timeout takes seconds from 0 to 86400 (got "${text}")`);
+  return timeout;
+}
+
+/** Ask the daemon to settle (`hotplugd settle`, `trigger --settle`): true when settled; otherwise one line on `err` with what is pending. */
+export async function settle(paths: string[], timeout: number, err: NodeJS.WritableStream): Promise<boolean> {
+  const reply = await request(paths, { cmd: 'settle', timeout });
+  if (reply.ok === true) return true;
+  const pending = reply.pending !== undefined ? ` pending: ${JSON.stringify(reply.pending)}` : '';
+  err.write(`hotplugd: ${printable(String(reply.error))} [${String(reply.code)}]${printable(pending)}\n`);
+  return false;
 }

@@ -65,14 +65,30 @@ describe('hotplugd trigger', () => {
     expect(trigger(['--no-such-flag']).status).toBe(100);
   });
 
-  it.runIf(REAL_UEVENTS)('makes the kernel announce the platform devices again, and the daemon handles them', async () => {
-    requireRoot();
-    daemon = startDaemon(['--mode', 'dry-run', '--modules-dir', FIXTURE_DIR, '--config-dir', '', '--cmdline', '', '--sysfs', emptySysfs()]);
+  it('with --settle, writes, then waits for the daemon; 111 when no daemon listens', async () => {
+    const root = tree();
+    const sock = join(mkdtempSync(join(tmpdir(), 'hotplugd-trigger-sock-')), 'control');
+    daemon = startDaemon(['--mode', 'dry-run', '--modules-dir', FIXTURE_DIR, '--config-dir', '', '--cmdline', '', '--sysfs', emptySysfs(), '--control', sock]);
     await daemon.waitFor((r) => r.msg === 'settled' || r.msg === 'coldplug', 20_000, 'start-up');
-    const r = trigger(['--subsystem', 'platform', '--verbose']);
+    const r = trigger(['--sysfs', root, '--settle', '--timeout', '10', '--control', sock]);
+    expect(r).toMatchObject({ status: 0, stdout: 'trigger: "add" written to 2 uevent files\n', stderr: '' });
+    expect(readFileSync(join(root, 'devices/platform/a/uevent'), 'utf8')).toBe('add\n');
+    const none = trigger(['--sysfs', root, '--settle', '--control', join(root, 'no-daemon')]);
+    expect(none.status).toBe(111);
+    expect(none.stderr).toContain(join(root, 'no-daemon'));
+  });
+
+  it.runIf(REAL_UEVENTS)('makes the kernel announce the platform devices again; with --settle it returns after the daemon handled them', async () => {
+    requireRoot();
+    const sock = join(mkdtempSync(join(tmpdir(), 'hotplugd-trigger-sock-')), 'control');
+    daemon = startDaemon(['--mode', 'dry-run', '--modules-dir', FIXTURE_DIR, '--config-dir', '', '--cmdline', '', '--sysfs', emptySysfs(), '--control', sock]);
+    await daemon.waitFor((r) => r.msg === 'settled' || r.msg === 'coldplug', 20_000, 'start-up');
+    const r = trigger(['--subsystem', 'platform', '--verbose', '--settle', '--timeout', '15', '--control', sock]);
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('/sys/devices/platform/pcspkr/uevent\n');
-    const rec = await daemon.waitFor((x) => x.msg === 'module' && x.module === 'pcspkr', 20_000, 'the pcspkr record');
+    // Settled means handled: the record is there when trigger returns (read what the pipe holds, then look).
+    await new Promise((res) => setTimeout(res, 100));
+    const rec = daemon.records.find((x) => x.msg === 'module' && x.module === 'pcspkr');
     expect(rec).toMatchObject({ origin: 'uevent', devpath: '/devices/platform/pcspkr', result: 'would-load' });
   });
 });
