@@ -120,6 +120,7 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
     if (values.mode !== 'dry-run') throw new HotplugError('E_USAGE', '--demo runs in dry-run mode only');
     values['modules-dir'] ??= demoModulesDir();
     values.cmdline ??= '';
+    values['cache-dir'] ??= ''; // a demo leaves no file behind
   }
   const group = controlGroup(values['control-group']);
   const ready = readyAfter(values['ready-after']);

@@ -6,7 +6,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -81,15 +81,19 @@ describe('hotplugd run start-up', () => {
 });
 
 describe('hotplugd run --demo', () => {
-  it('runs the real daemon in dry-run on the shipped index and says how to make a device event', async () => {
+  it('runs the real daemon in dry-run on the shipped index, says how to make a device event, and leaves no index cache behind', async () => {
     const sysfs = fakeSysfs(4);
-    daemon = startDaemon(['--demo', '--sysfs', sysfs, '--config-dir', '']);
+    const cacheDir = mkdtempSync(join(tmpdir(), 'hotplugd-demo-cache-'));
+    daemon = startDaemon(['--demo', '--sysfs', sysfs, '--config-dir', ''], { HOTPLUGD_CACHE_DIR: cacheDir });
     const demo = await daemon.waitFor((r) => typeof r.msg === 'string' && r.msg.startsWith('demo:'), 15_000, 'the demo hint');
     expect(demo.try).toBe(`echo add > ${sysfs}/devices/bus0/dev0/uevent`); // the pcspkr device of the fake tree
     expect(daemon.records.find((r) => r.msg === 'listening')).toMatchObject({ kernel: 'dry-run', index: FIXTURE_DIR });
     await daemon.waitFor((r) => r.msg === 'module' && r.module === 'pcspkr' && r.result === 'would-load', 10_000, 'would-load pcspkr');
+    await daemon.waitFor((r) => r.msg === 'settled', 10_000, 'settled (when a cache would be written)');
     daemon.proc.kill('SIGTERM');
     expect(await daemon.exited).toBe(0);
+    expect(readdirSync(cacheDir)).toEqual([]);
+    expect(daemon.records.filter((r) => typeof r.msg === 'string' && r.msg.startsWith('index cache'))).toEqual([]);
   });
 
   it('explains a missing index by whether the kernel has module support at all', () => {
