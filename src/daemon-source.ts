@@ -7,8 +7,9 @@
  *   behind /sys/kernel/uevent_seqnum) schedules a resync walk, at most one
  *   per resync interval; losses while one is scheduled merge into it;
  * - a socket that stops working (the add-on closed it after a poll error) is
- *   reported once per check through `dead`: a deaf daemon must not keep
- *   feeding the watchdog;
+ *   reported through `dead` by the socket error or quiet check that finds it
+ *   so (the daemon treats it as fatal: a deaf daemon must not keep feeding
+ *   the watchdog);
  * - close() cancels a scheduled resync and closes the socket; safe to call
  *   more than once.
  */
