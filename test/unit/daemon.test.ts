@@ -3,6 +3,9 @@
  * start-up failure, reload and walk serialization, stop during a walk,
  * READY/STOPPING order, settled rate limiting, a socket that goes deaf.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type ModuleIndex } from '../../src/core/index/module-index.js';
 import { formatUevent } from '../../src/core/uevent.js';
@@ -184,6 +187,25 @@ describe('Daemon reloads and walks', () => {
     const stopAt = t.notes.indexOf('STOPPING=1');
     expect(stopAt).toBeGreaterThan(0);
     expect(t.notes.slice(stopAt + 1)).toEqual([]);
+  });
+
+  it('hands the reloaded index to the queue: a module the reload blacklists is not loaded', async () => {
+    const conf = mkdtempSync(join(tmpdir(), 'hotplugd-reload-'));
+    writeFileSync(join(conf, 'e1000.conf'), 'blacklist e1000\n');
+    const blacklisting = loadIndex({ modulesDir: FIXTURE_DIR, configDirs: [conf], cmdline: '' });
+    rmSync(conf, { recursive: true });
+    let loads = 0;
+    const kernel = new FakeKernel();
+    const t = deps({ kernel, loadIndex: () => (loads++ === 0 ? INDEX : blacklisting) });
+    const daemon = new Daemon(t.d);
+    await daemon.start();
+    expect(await daemon.reload()).toBe(true);
+    expect(daemon.index).toBe(blacklisting);
+    t.source.handler!(formatUevent('add', '/devices/e1000', { MODALIAS: 'pci:v00008086d0000100Esv00001AF4sd00001100bc02sc00i00', SEQNUM: '1' }), 0);
+    await daemon.queue.idle();
+    expect(t.rec.records().filter((r) => r.msg === 'module' && r.module === 'e1000').map((r) => r.result)).toEqual(['blacklisted']);
+    expect(kernel.calls.map((c) => c.name)).not.toContain('e1000');
+    await daemon.stop();
   });
 
   it('walks again after lost events, one resync per interval however many losses', async () => {

@@ -144,6 +144,44 @@ describe('settle', () => {
     await daemon.stop();
   });
 
+  // With the quiet check an hour apart, only the check at the moment itself can answer these.
+  const QUIET = 3_600_000;
+
+  it('answers when the message it waits for is read, though that message queued nothing', async () => {
+    const t = setup(new FakeKernel());
+    const daemon = new Daemon({ ...t.d, quietCheckMs: QUIET });
+    await daemon.start();
+    expect((await daemon.waitSettled(1000)).settled).toBe(true);
+    t.emit(14, 'later'); // a `change` uevent without MODALIAS, read a few ms after settle is asked
+    const o = await daemon.waitSettled(5000);
+    expect(o).toEqual({ settled: true, target: t.kernelSeqnum() });
+    expect(daemon.stats.events).toBe(1);
+    expect(daemon.queue.counts.requests).toBe(MODALIASES.length); // the coldplug ones only
+    await daemon.stop();
+  });
+
+  it('answers when a walk that queued nothing ends, and when a walk fails', async () => {
+    const t = setup(new FakeKernel());
+    let walks = 0;
+    const walk = async (): Promise<ColdplugResult> => {
+      walks++;
+      await tick(5);
+      if (walks === 3) throw new Error('walk failed');
+      return { devices: 0, entries: [], errors: [], ms: 5 };
+    };
+    const daemon = new Daemon({ ...t.d, walk, quietCheckMs: QUIET });
+    await daemon.start();
+    expect((await daemon.waitSettled(1000)).settled).toBe(true);
+    for (const expected of [2, 3]) {
+      const reloading = daemon.reload(); // its walk runs from here
+      expect(daemon.pending()).toMatchObject({ walking: true });
+      expect((await daemon.waitSettled(5000)).settled).toBe(true);
+      expect(walks).toBe(expected);
+      await reloading;
+    }
+    await daemon.stop();
+  });
+
   it('sends READY=1 only when the coldplug loads are done with readyAfter settled', async () => {
     const kernel = new FakeKernel({ pcspkr: 'hang' });
     const t = setup(kernel);
