@@ -75,10 +75,9 @@ export class Matcher {
   private rawNextUsed = 0;
   private directHits: number[] = [];
 
-  // Parts come from TrieBuilder.finish (with the injection points it
-  // computed on its way) or from fromCompiled.
-  constructor(parts: CompiledTrie & { injects?: Uint8Array }, classes: ClassTable, maxStates: number) {
-    this.trie = new Trie(parts, parts.injects);
+  // Parts come from TrieBuilder.finish or from fromCompiled.
+  constructor(parts: CompiledTrie, classes: ClassTable, maxStates: number) {
+    this.trie = new Trie(parts);
     const { byteClass, count } = computeByteClasses(parts.edgeToken, classes);
     this.byteClass = byteClass;
     this.dfa = new DfaCache(this.trie, count, maxStates);
@@ -148,7 +147,7 @@ export class Matcher {
         if (t !== 0) w++;
       }
       if (lit >= 0) {
-        if (trie.injects[lit] === 1) {
+        if (trie.opensWild(lit)) {
           if (!this.direct.match(lit, key, i, this.directHits) && this.inject(lit, cls, c, next, w) !== 0) w++;
         }
         lit = trie.literalChild(lit, c);

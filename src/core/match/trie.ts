@@ -9,7 +9,7 @@
  * as deep as its longest pattern never overflows the stack.
  */
 import { type ClassTable, TOKEN_ANY, TOKEN_CLASS, TOKEN_STAR } from '../glob.js';
-import { BYTE_ALPHABET, growTo, lowerBound } from './arrays.js';
+import { growTo, lowerBound } from './arrays.js';
 
 export interface PatternEntry {
   /** Compiled pattern: one char per token (glob.ts). */
@@ -34,24 +34,17 @@ export class Trie implements CompiledTrie {
   readonly isStar: Uint8Array;
   readonly valueStart: Uint32Array;
   readonly values: Uint32Array;
-  /**
-   * Per node: 1 when some non-literal edge leaves it and its path is all
-   * literal (an injection point: some pattern's wildcard part starts there).
-   */
-  readonly injects: Uint8Array;
   // Scratch of walkPaths, kept between calls (direct matching walks often).
   private walkPath = new Uint32Array(64);
   private walkStack = new Uint32Array(64);
 
-  /** `injects` as TrieBuilder computed it on its way, else computed here. */
-  constructor(t: CompiledTrie, injects?: Uint8Array) {
+  constructor(t: CompiledTrie) {
     this.edgeStart = t.edgeStart;
     this.edgeToken = t.edgeToken;
     this.edgeTarget = t.edgeTarget;
     this.isStar = t.isStar;
     this.valueStart = t.valueStart;
     this.values = t.values;
-    this.injects = injects ?? computeInjectionPoints(t);
   }
 
   get nodeCount(): number {
@@ -66,6 +59,18 @@ export class Trie implements CompiledTrie {
 
   valueCount(node: number): number {
     return this.valueStart[node + 1]! - this.valueStart[node]!;
+  }
+
+  /**
+   * Whether a non-literal edge leaves `node`: on a literal path (all the
+   * lookup's literal walk visits) that makes it an injection point, where
+   * some pattern's wildcard part starts. Edges are sorted with literal bytes
+   * first, so it is the last edge that tells: nothing is precomputed (a
+   * per-node array cost a pass over the whole trie at every index load).
+   */
+  opensWild(node: number): boolean {
+    const hi = this.edgeStart[node + 1]!;
+    return hi > this.edgeStart[node]! && this.edgeToken[hi - 1]! >= TOKEN_ANY;
   }
 
   /** Index of a node's first non-literal edge (its literal edges are [edgeStart[node], wildStart)). */
@@ -141,20 +146,6 @@ export class Trie implements CompiledTrie {
     for (let e = from; e < this.edgeStart[node + 1]!; e++) out.push(e);
     return out;
   }
-}
-
-/** Injection points: literal-path nodes with at least one non-literal edge. */
-function computeInjectionPoints({ edgeStart, edgeToken, edgeTarget, isStar }: CompiledTrie): Uint8Array {
-  const injects = new Uint8Array(isStar.length);
-  const stack = [0];
-  while (stack.length > 0) {
-    const n = stack.pop()!;
-    for (let e = edgeStart[n]!; e < edgeStart[n + 1]!; e++) {
-      if (edgeToken[e]! < BYTE_ALPHABET) stack.push(edgeTarget[e]!);
-      else injects[n] = 1;
-    }
-  }
-  return injects;
 }
 
 /**

@@ -72,10 +72,12 @@ describe('Trie', () => {
     expect(trie.valueCount(closure[0]!)).toBe(0);
   });
 
-  it('computes the injection points TrieBuilder found on its way', () => {
+  it('finds the injection points: the literal-path nodes a wildcard, ? or bracket edge leaves', () => {
     const { t } = layoutOf(['pci:v*', 'pci:v0000*d?', 'usb:[ab]x', 'plain', '*']);
-    expect([...new Trie(t).injects]).toEqual([...t.injects]);
-    expect(t.injects.reduce((a, b) => a + b, 0)).toBe(4);
+    const trie = new Trie(t);
+    const at = (path: string): number => [...path].reduce((n, ch) => trie.literalChild(n, ch.charCodeAt(0)), 0);
+    expect(['', 'pci:v', 'pci:v0000', 'usb:'].map((p) => trie.opensWild(at(p)))).toEqual([true, true, true, true]);
+    expect(['p', 'pci:', 'pci:v0', 'plain', 'usb'].map((p) => trie.opensWild(at(p)))).toEqual([false, false, false, false, false]);
   });
 
   it('walks a 100,000-token path without recursion', () => {
