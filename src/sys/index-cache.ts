@@ -22,13 +22,13 @@
  * not a regular file, too large — is one `problem`, and the caller reads
  * depmod's files and writes a new cache. Nothing here throws.
  */
-import { createHash } from 'node:crypto';
 import { accessSync, type BigIntStats, constants, mkdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { symbolsLoader } from '../core/index/assemble.js';
 import { symbolsStream } from '../core/index/from-depmod.js';
 import { type IndexParts } from '../core/index/module-index.js';
 import { CACHE_FORMAT, type CacheRecord, type CacheSource, encodeCacheRecord, readCacheRecord, replaceCacheRecord } from '../core/index/meta/cache-record.js';
+import { sha256 } from '../core/index/meta/checksum.js';
 import { decodeMeta } from '../core/index/meta/read.js';
 import { isHotplugError } from '../errors.js';
 import { writeFileAtomic } from './atomic-write.js';
@@ -62,10 +62,6 @@ export function statSource(path: string): BigIntStats | undefined {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
   }
-}
-
-function sha256(bytes: Uint8Array): Buffer {
-  return createHash('sha256').update(bytes).digest();
 }
 
 /** The module directory's release: its last component (/lib/modules/RELEASE). */

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { type ModuleIndex } from '../../../src/core/index/module-index.js';
-import { readCacheRecord, replaceCacheRecord } from '../../../src/core/index/meta/cache-record.js';
+import { CACHE_FORMAT, readCacheRecord, replaceCacheRecord } from '../../../src/core/index/meta/cache-record.js';
 import { cacheFileFor, readCache, writeCacheFile } from '../../../src/sys/index-cache.js';
 import { type IndexLoad, type IndexLocation, loadIndexWithCache } from '../../../src/sys/indexfs.js';
 import { smallDepmodDir } from '../../support/small-index.js';
@@ -130,7 +130,7 @@ describe('index cache', () => {
     const bytes = readFileSync(file);
     const { record, at } = readCacheRecord(bytes, file);
     writeFileSync(file, replaceCacheRecord(bytes, at, { ...record, format: 99 }));
-    expect(readCache(file, dir)).toEqual({ problem: 'unknown cache format 99 (this hotplugd writes 1)' });
+    expect(readCache(file, dir)).toEqual({ problem: `unknown cache format 99 (this hotplugd writes ${CACHE_FORMAT})` });
   });
 
   it('ignores a truncated cache, a meta.pb, a directory and an oversized file, each with a problem, and reads depmod files', async () => {

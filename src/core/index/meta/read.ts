@@ -85,9 +85,9 @@ export function decodeMeta(bytes: Uint8Array, source: string, checksumAt?: numbe
       const tagAt = r.pos;
       r.next();
       const f = r.field;
-      if (f === MetaField.checksum) {
+      if (f === MetaField.checksum || f === MetaField.crc32) {
         // Only the verified one, where it was found: anything else is damage.
-        if (tagAt !== verifiedAt) throw corrupt(source, 'a checksum field that is not the last 35 bytes of the file');
+        if (tagAt !== verifiedAt) throw corrupt(source, 'a checksum field that is not the last field of the file');
         r.pos = r.len;
         continue;
       }

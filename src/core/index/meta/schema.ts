@@ -65,6 +65,10 @@ export const META_SCHEMA = {
                 "cache": {
                   "type": "CacheRecord",
                   "id": 108
+                },
+                "crc32": {
+                  "type": "fixed32",
+                  "id": 109
                 }
               }
             },
@@ -167,6 +171,10 @@ export const META_SCHEMA = {
                 "patterns": {
                   "type": "uint32",
                   "id": 9
+                },
+                "padding": {
+                  "type": "bytes",
+                  "id": 10
                 }
               }
             },

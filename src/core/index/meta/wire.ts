@@ -106,6 +106,22 @@ export class Wire {
     this.pos += n;
   }
 
+  /**
+   * A length-delimited field in place, when its bytes start at a multiple of
+   * `align` in their ArrayBuffer (as typed-array views of them need), else
+   * copied into fresh memory. The caller must not write to it: it is a view
+   * of the file's buffer.
+   */
+  view(align: number): Uint8Array {
+    const n = this.length();
+    const start = this.pos;
+    this.pos += n;
+    if ((this.buf.byteOffset + start) % align === 0) return this.buf.subarray(start, start + n);
+    const out = new Uint8Array(n);
+    out.set(this.buf.subarray(start, start + n));
+    return out;
+  }
+
   /** A length-delimited field copied into fresh (aligned) memory. */
   bytes(): Uint8Array {
     const n = this.length();

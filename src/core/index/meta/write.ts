@@ -15,8 +15,8 @@ import { type ClassTable, DASH, MAX_ALIAS_BYTES, setHas, TOKEN_ANY, TOKEN_CLASS,
 import { type PatternEntry } from '../../match/index.js';
 import { type IndexParts } from '../module-index.js';
 import { appendChecksum } from './checksum.js';
-import { bytesOf, type CompiledMatcherMsg, compiledMsg } from './compiled.js';
-import { NodeType } from './fields.js';
+import { bytesOf, compiledMsg, encodeCompiledField } from './compiled.js';
+import { MetaField, NodeType } from './fields.js';
 import { META_SCHEMA } from './schema.js';
 
 interface RadixNodeMsg {
@@ -34,8 +34,6 @@ interface MetaMsg {
   builtinDeviceMatches?: RadixNodeMsg;
   softdeps: { module: string; pre: string[]; post: string[] }[];
   kernelRelease: string;
-  compiledDeviceMatches?: CompiledMatcherMsg;
-  compiledBuiltinDeviceMatches?: CompiledMatcherMsg;
   byteClasses?: Uint8Array[];
   modulesWithoutFile?: number[];
 }
@@ -169,16 +167,33 @@ export async function encodeMeta(parts: IndexParts, kernelRelease = '', trailer?
   };
   const withoutFile = parts.modules.flatMap((m, i) => (m.path === null && !m.builtin ? [i] : []));
   if (withoutFile.length > 0) msg.modulesWithoutFile = withoutFile;
-  if (endianness() === 'LE') {
-    msg.compiledDeviceMatches = compiledMsg(parts.aliases);
-    msg.compiledBuiltinDeviceMatches = compiledMsg(parts.builtinAliases);
-    msg.byteClasses = parts.classes.sets.map((set) => bytesOf(set));
-  }
+  const le = endianness() === 'LE';
+  if (le) msg.byteClasses = parts.classes.sets.map((set) => bytesOf(set));
   const T = await MetaType();
-  const body = T.encode(T.fromObject(msg)).finish();
-  if (trailer === undefined) return appendChecksum(body);
-  const out = new Uint8Array(body.length + trailer.length);
-  out.set(body);
-  out.set(trailer, body.length);
+  const pieces: Uint8Array[] = [T.encode(T.fromObject(msg)).finish()];
+  let size = pieces[0]!.length;
+  // The compiled matchers after everything protobufjs encodes (field order
+  // is free in protobuf), where this file knows their offsets: compiled.ts
+  // aligns their arrays.
+  if (le) {
+    for (const [field, aliases] of [
+      [MetaField.compiledDeviceMatches, parts.aliases],
+      [MetaField.compiledBuiltinDeviceMatches, parts.builtinAliases],
+    ] as const) {
+      const piece = encodeCompiledField(field, compiledMsg(aliases), size);
+      pieces.push(piece);
+      size += piece.length;
+    }
+  }
+  if (trailer !== undefined) {
+    pieces.push(trailer);
+    size += trailer.length;
+  }
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const p of pieces) {
+    out.set(p, at);
+    at += p.length;
+  }
   return appendChecksum(out);
 }

@@ -61,6 +61,7 @@ describe('meta.pb', () => {
     delete msg.compiledDeviceMatches;
     delete msg.compiledBuiltinDeviceMatches;
     delete msg.checksum;
+    delete msg.crc32;
     msg.byteClasses = [];
     const radixOnly = appendChecksum(Ours.encode(msg).finish());
     expect(radixOnly.length).toBeLessThan(bytes.length / 2);
@@ -73,6 +74,20 @@ describe('meta.pb', () => {
       if (a !== b) diffs.push(`${q}: compiled [${a}] radix [${b}]`);
     }
     expect(diffs.slice(0, 20)).toEqual([]);
+  });
+
+  it('writes each compiled array at a multiple of 8 bytes into the file and reads it in place; from a misaligned buffer, as a copy', async () => {
+    const bytes = await encodeMeta(fixtureParts());
+    const t = decodeMeta(bytes, 'meta.pb').aliases.matcher.compiled();
+    for (const a of Object.values(t) as Uint8Array[]) {
+      expect(a.buffer).toBe(bytes.buffer);
+      expect((a.byteOffset - bytes.byteOffset) % 8).toBe(0);
+    }
+    const shifted = new Uint8Array(bytes.length + 1).subarray(1);
+    shifted.set(bytes);
+    const u = decodeMeta(shifted, 'meta.pb').aliases.matcher.compiled();
+    expect(u.edgeTarget.buffer).not.toBe(shifted.buffer);
+    expect(Buffer.from(u.edgeTarget.buffer, u.edgeTarget.byteOffset, u.edgeTarget.byteLength).equals(Buffer.from(t.edgeTarget.buffer, t.edgeTarget.byteOffset, t.edgeTarget.byteLength))).toBe(true);
   });
 
   it('refuses compiled matchers whose arrays point out of range', async () => {
