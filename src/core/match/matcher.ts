@@ -28,7 +28,7 @@
 import type { ClassTable } from '../glob.js';
 import { EMPTY, growTo, sortUnique } from './arrays.js';
 import { TrieBuilder } from './builder.js';
-import { computeByteClasses } from './byte-classes.js';
+import { byteClassesOf, tokensUsed } from './byte-classes.js';
 import { DfaCache, hashSet } from './dfa-cache.js';
 import { DIRECT_CACHE_MAX, DirectMatcher } from './direct.js';
 import { NodeStepper } from './step.js';
@@ -75,10 +75,11 @@ export class Matcher {
   private rawNextUsed = 0;
   private directHits: number[] = [];
 
-  // Parts come from TrieBuilder.finish or from fromCompiled.
-  constructor(parts: CompiledTrie, classes: ClassTable, maxStates: number) {
+  // Parts come from TrieBuilder.finish or from fromCompiled (with the
+  // tokens used, as validateTrie found them).
+  constructor(parts: CompiledTrie, classes: ClassTable, maxStates: number, used = tokensUsed(parts.edgeToken, classes)) {
     this.trie = new Trie(parts);
-    const { byteClass, count } = computeByteClasses(parts.edgeToken, classes);
+    const { byteClass, count } = byteClassesOf(used, classes);
     this.byteClass = byteClass;
     this.dfa = new DfaCache(this.trie, count, maxStates);
     this.stepper = new NodeStepper(this.trie, classes);
@@ -102,7 +103,8 @@ export class Matcher {
    * problem instead of a matcher when they are not sound.
    */
   static fromCompiled(t: CompiledTrie, classes: ClassTable, nValues: number, maxStates = 8192): Matcher | string {
-    return validateTrie(t, classes, nValues) ?? new Matcher(t, classes, maxStates);
+    const used = validateTrie(t, classes, nValues);
+    return typeof used === 'string' ? used : new Matcher(t, classes, maxStates, used);
   }
 
   /** Values of every pattern matching `key` (a byte string), ascending. */

@@ -24,7 +24,12 @@ function copy(t: CompiledTrie): CompiledTrie {
 describe('validateTrie', () => {
   it('accepts what TrieBuilder lays out', () => {
     const { t, classes } = layoutOf(['pci:v*d[0-9]*', 'usb:v1p2', 'acpi*:PNP0303:*']);
-    expect(validateTrie(t, classes, 3)).toBeNull();
+    const used = validateTrie(t, classes, 3);
+    expect(used).toBeInstanceOf(Uint8Array);
+    // The tokens it found on its way: the literal bytes, `*` (257) and the one bracket set (258).
+    const tokens = [...(used as Uint8Array)].flatMap((u, tok) => (u === 1 ? [tok] : []));
+    expect(tokens.filter((tok) => tok < 256).map((c) => String.fromCharCode(c)).join('')).toBe('0123:NPabcdipsuv');
+    expect(tokens.filter((tok) => tok >= 256)).toEqual([257, 258]);
   });
 
   it('names the problem in damaged arrays instead of accepting them', () => {
