@@ -200,7 +200,8 @@ export function readCache(file: string, modulesDir: string): CacheRead {
       rewrite ||= st.size !== s.size || st.mtimeNs !== s.mtimeNs || st.ino !== s.ino || s.mtimeNs < statTimeNs - RACY_NS;
       fresh.push({ ...s, size: st.size, mtimeNs: st.mtimeNs, ino: st.ino });
     }
-    const decoded = decodeMeta(bytes, file, checksumAt);
+    // Intact (its CRC-32), this hotplugd's format, fresh: decoded as this hotplugd's own (decodeMeta's `own`).
+    const decoded = decodeMeta(bytes, file, checksumAt, true);
     if (decoded.kernelRelease !== release) return { problem: `built for release ${decoded.kernelRelease}, not ${release}` };
     const warnings = decoded.warnings;
     const parts: IndexParts = {

@@ -25,6 +25,8 @@ export interface CompiledMatcherMsg {
   valueStart: Uint8Array;
   values: Uint8Array;
   patterns: number;
+  /** uint8[256]: each byte's class (Matcher.byteClasses), for Matcher.fromOwn. */
+  byteClass: Uint8Array;
 }
 
 export function bytesOf(a: Uint32Array | Uint8Array): Uint8Array {
@@ -43,6 +45,7 @@ export function compiledMsg(c: CompiledAliases): CompiledMatcherMsg {
     valueStart: bytesOf(t.valueStart),
     values: bytesOf(t.values),
     patterns: c.count,
+    byteClass: c.matcher.byteClasses().byteClass,
   };
 }
 
@@ -86,7 +89,7 @@ function layout(m: CompiledMatcherMsg, base: number): { pads: number[]; size: nu
     pads.push(pad);
     o += pad + head + m[name].length;
   }
-  return { pads, size: o + 1 + varintLen(m.patterns) - base };
+  return { pads, size: o + 1 + varintLen(m.patterns) + 1 + varintLen(m.byteClass.length) + m.byteClass.length - base };
 }
 
 /**
@@ -131,7 +134,10 @@ export function encodeCompiledField(field: number, m: CompiledMatcherMsg, start:
     at += a.length;
   });
   out[at++] = (CompiledField.patterns << 3) | WIRE_VARINT;
-  putVarint(out, at, m.patterns);
+  at = putVarint(out, at, m.patterns);
+  out[at++] = (CompiledField.byteClass << 3) | WIRE_LEN;
+  at = putVarint(out, at, m.byteClass.length);
+  out.set(m.byteClass, at);
   return out;
 }
 
@@ -141,11 +147,12 @@ export interface CompiledMatcherRead {
   patterns: number;
   format: number;
   arrays: Map<number, Uint8Array>;
+  byteClass: Uint8Array | undefined;
 }
 
 /** Read a CompiledMatcher message ending at `end`. */
 export function readCompiled(r: Wire, end: number): CompiledMatcherRead {
-  const c: CompiledMatcherRead = { nodes: 0, patterns: 0, format: 0, arrays: new Map() };
+  const c: CompiledMatcherRead = { nodes: 0, patterns: 0, format: 0, arrays: new Map(), byteClass: undefined };
   while (r.pos < end) {
     r.next();
     const f = r.field;
@@ -155,6 +162,9 @@ export function readCompiled(r: Wire, end: number): CompiledMatcherRead {
     else if (f >= CompiledField.edgeStart && f <= CompiledField.values) {
       r.expect(WIRE_LEN, `CompiledMatcher field ${f}`);
       c.arrays.set(f, r.view(4));
+    } else if (f === CompiledField.byteClass) {
+      r.expect(WIRE_LEN, 'CompiledMatcher.byte_class');
+      c.byteClass = r.view(1);
     } else r.skipField();
   }
   return c;
@@ -170,8 +180,12 @@ export function internByteClasses(classBytes: readonly Uint8Array[], classes: Cl
   }
 }
 
-/** A compiled matcher as read back into a Matcher; throws E_INDEX_CORRUPT on anything inconsistent. */
-export function matcherFromCompiled(c: CompiledMatcherRead, classes: ClassTable, nModules: number, maxStates: number, source: string): CompiledAliases {
+/**
+ * A compiled matcher as read back into a Matcher; throws E_INDEX_CORRUPT on
+ * anything inconsistent. `own`: arrays from this hotplugd's own index cache,
+ * proved intact (see decodeMeta), checked by Matcher.fromOwn only.
+ */
+export function matcherFromCompiled(c: CompiledMatcherRead, classes: ClassTable, nModules: number, maxStates: number, source: string, own = false): CompiledAliases {
   if (c.format !== 1) throw corrupt(source, `compiled matcher format ${c.format} is unknown`);
   const u32 = (f: number): Uint32Array => {
     const b = c.arrays.get(f) ?? new Uint8Array(0);
@@ -190,7 +204,7 @@ export function matcherFromCompiled(c: CompiledMatcherRead, classes: ClassTable,
   // Only hotplugd writes compiled matchers, from normalized patterns: a
   // `-` edge means another writer, whose patterns would not match.
   if (t.edgeToken.includes(DASH)) throw corrupt(source, 'compiled matcher: a "-" edge (patterns are not normalized)');
-  const m = Matcher.fromCompiled(t, classes, nModules, maxStates);
+  const m = own ? Matcher.fromOwn(t, classes, nModules, maxStates, c.byteClass) : Matcher.fromCompiled(t, classes, nModules, maxStates);
   if (typeof m === 'string') throw corrupt(source, `compiled matcher: ${m}`);
   return { matcher: m, count: c.patterns };
 }

@@ -43,6 +43,7 @@ export const CompiledField = {
   values: 8,
   patterns: 9,
   padding: 10,
+  byteClass: 11,
 } as const;
 
 /** protobuf wire types. */

@@ -175,6 +175,11 @@ export const META_SCHEMA = {
                 "padding": {
                   "type": "bytes",
                   "id": 10
+                },
+                "byteClass": {
+                  "type": "bytes",
+                  "id": 11,
+                  "protoName": "byte_class"
                 }
               }
             },

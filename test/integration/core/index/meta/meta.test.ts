@@ -54,6 +54,21 @@ describe('meta.pb', () => {
     );
   });
 
+  it('answers the same when read as hotplugd\'s own index cache (stored byte classes, no pass over every edge) as from depmod\'s text', async () => {
+    const parts = fixtureParts();
+    const bytes = await encodeMeta(parts, '', undefined, { radix: false });
+    const fromText = new ModuleIndex(parts);
+    const own = new ModuleIndex(decodeMeta(bytes, 'cache.idx', undefined, true));
+    const diffs: string[] = [];
+    for (const q of fixtureLines('corpus.txt').filter((x) => !x.startsWith('symbol:'))) {
+      const a = fromText.lookup(q).names.join(' ');
+      const b = own.lookup(q).names.join(' ');
+      if (a !== b) diffs.push(`${q}: text [${a}] own cache [${b}]`);
+    }
+    expect(diffs.slice(0, 20)).toEqual([]);
+    expect(own.matcherStats().byteClasses).toBe(fromText.matcherStats().byteClasses);
+  });
+
   it('answers the same from the compiled matchers as from the radix trees alone', async () => {
     const bytes = await encodeMeta(fixtureParts());
     const Ours = protobuf.loadSync(fileURLToPath(new URL('../../../../../proto/meta.proto', import.meta.url))).lookupType('hotplugd.meta.Meta');
