@@ -166,15 +166,17 @@ export function assembleIndex(src: IndexSource): IndexParts {
 
 /**
  * The checks for modules decoded from an already assembled index (meta.pb):
- * a name each, paths by the one path rule (relative only), dependencies in
- * range. Throws the first problem. (The caller checks for cycles once its
- * other checks are done: checkNoCycles.)
+ * a name each, paths by the one path rule, dependencies in range. Throws the
+ * first problem. (The caller checks for cycles once its other checks are
+ * done: checkNoCycles.) Paths are relative only, unless `allowAbsolute`: the
+ * index cache, assembled from modules.dep, keeps the absolute paths depmod
+ * writes for `external` directories, as assembleIndex accepted them.
  */
-export function checkDecodedModules(list: readonly { name: string; path: string; depends: number[] }[], source: string): ModuleRecord[] {
+export function checkDecodedModules(list: readonly { name: string; path: string; depends: number[] }[], source: string, allowAbsolute = false): ModuleRecord[] {
   if (list.length === 0) throw new HotplugError('E_INDEX_CORRUPT', 'meta.pb lists no modules', { file: source });
   return list.map((m, i) => {
     if (m.name === '') throw new HotplugError('E_INDEX_CORRUPT', `module #${i} has no name`, { file: source });
-    if (m.path !== '') checkModulePath(m.path, source);
+    if (m.path !== '') checkModulePath(m.path, source, allowAbsolute);
     for (const dep of m.depends) {
       if (dep >= list.length) {
         throw new HotplugError('E_INDEX_DEP_RANGE', `module ${m.name} depends on index ${dep}, out of range (${list.length} modules)`, { file: source });

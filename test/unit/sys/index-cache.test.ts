@@ -62,6 +62,18 @@ describe('index cache', () => {
     expect(second.index.lookup('symbol:ahci_ops').names).toEqual(['libahci']);
   });
 
+  it('is used for a module directory whose modules.dep names a module by an absolute path (depmod.d `external`), which loads from there', async () => {
+    appendFileSync(join(dir, 'modules.dep'), '/opt/vendor/extra_mod.ko: kernel/drivers/ata/libahci.ko\n');
+    utimesSync(join(dir, 'modules.dep'), hourAgo, hourAgo);
+    const first = await load();
+    expect(first.index.moduleByName('extra_mod')?.path).toBe('/opt/vendor/extra_mod.ko');
+    const second = loadIndexWithCache(loc);
+    expect(second.cache?.problem).toBeUndefined();
+    expect(second.index.kind).toBe('cache');
+    expect(second.index.moduleByName('extra_mod')?.path).toBe('/opt/vendor/extra_mod.ko');
+    expect(answers(second.index, [...queries, 'extra_mod'])).toBe(answers(first.index, [...queries, 'extra_mod']));
+  });
+
   it('is still used when a source was touched but not changed (mtime differs, hash matches), and its record is rewritten', async () => {
     await load();
     utimesSync(join(dir, 'modules.alias'), new Date(Date.now() - 600_000), new Date(Date.now() - 600_000));

@@ -73,8 +73,10 @@ function readSoftdep(r: Wire, end: number): { module: string; pre: string[]; pos
  * no byte of has changed since, so the pass over every node and edge that
  * guards against other writers' files and damage (validateTrie, ~7 ms at
  * every start here, ~25 times that emulated) is skipped; the O(1) shape
- * checks, the module list's checks and the cycle check remain. A meta.pb is
- * never decoded with `own`: anyone may have written it.
+ * checks, the module list's checks and the cycle check remain. Its module
+ * paths follow modules.dep's rule, absolute paths included (assembleIndex),
+ * not meta.pb's (relative only). A meta.pb is never decoded with `own`:
+ * anyone may have written it.
  */
 export function decodeMeta(bytes: Uint8Array, source: string, checksumAt?: number, own = false): IndexParts & { kernelRelease: string } {
   const classes = new ClassTable();
@@ -126,7 +128,7 @@ export function decodeMeta(bytes: Uint8Array, source: string, checksumAt?: numbe
         r.pos = end;
       }
     }
-    modules = checkDecodedModules(list, source);
+    modules = checkDecodedModules(list, source, own);
     for (const i of withoutFile) {
       const m = modules[i];
       if (m === undefined) throw corrupt(source, `modules_without_file names index ${i}, out of range (${modules.length} modules)`);
