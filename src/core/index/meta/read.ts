@@ -27,20 +27,14 @@ export { appendChecksum } from './checksum.js';
 
 const META_FIELDS: ReadonlySet<number> = new Set(Object.values(MetaField));
 
-interface ModuleRead {
-  name: string;
-  path: string;
-  depends: number[];
-}
-
-/** A Module message ending at `end`. */
-function readModule(r: Wire, end: number): ModuleRead {
-  const m: ModuleRead = { name: '', path: '', depends: [] };
+/** A Module message ending at `end`, as the record it becomes once checked (checkDecodedModules). */
+function readModule(r: Wire, end: number): ModuleRecord & { path: string } {
+  const m = { name: '', path: '', builtin: false, deps: [] as number[] };
   while (r.pos < end) {
     r.next();
     if (r.field === ModuleField.name) m.name = r.stringField('Module.name');
     else if (r.field === ModuleField.path) m.path = r.stringField('Module.path');
-    else if (r.field === ModuleField.depends) r.uint32sField(m.depends);
+    else if (r.field === ModuleField.depends) r.uint32sField(m.deps);
     else r.skipField();
   }
   return m;
@@ -82,7 +76,7 @@ export function decodeMeta(bytes: Uint8Array, source: string, checksumAt?: numbe
   const classes = new ClassTable();
   const r = new Wire(bytes, source);
   const radix = new RadixReader(r, classes);
-  const list: ModuleRead[] = [];
+  const list: (ModuleRecord & { path: string })[] = [];
   const trees: { field: number; pos: number; len: number }[] = [];
   const softdeps = new Map<string, SoftdepSpec>();
   let kernelRelease = '';

@@ -72,7 +72,8 @@ export class Wire {
 
   string(): string {
     const n = this.length();
-    const s = this.text.toString('utf8', this.pos, this.pos + n);
+    // UTF-8, the default: naming no encoding skips Buffer's lookup of one (measurable over a module list's ~8,500 strings).
+    const s = this.text.toString(undefined, this.pos, this.pos + n);
     this.pos += n;
     return s;
   }
