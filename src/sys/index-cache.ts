@@ -135,7 +135,7 @@ export function pendingWrite(file: string, modulesDir: string, parts: IndexParts
     let bytes: Uint8Array;
     try {
       const { encodeMeta } = await import('../core/index/meta/write.js');
-      bytes = await encodeMeta(snapshot, release, encodeCacheRecord(record), { radix: false });
+      bytes = await encodeMeta(snapshot, release, encodeCacheRecord(record), { radix: false, moduleTable: true });
     } catch (e) {
       return { written: false, file, level: 'warn', problem: `cannot encode the index (${(e as Error).message})` };
     }

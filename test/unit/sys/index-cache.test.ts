@@ -6,9 +6,11 @@
 import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import protobuf from 'protobufjs';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { type ModuleIndex } from '../../../src/core/index/module-index.js';
 import { CACHE_FORMAT, readCacheRecord, replaceCacheRecord } from '../../../src/core/index/meta/cache-record.js';
+import { META_SCHEMA } from '../../../src/core/index/meta/schema.js';
 import { cacheFileFor, readCache, writeCacheFile } from '../../../src/sys/index-cache.js';
 import { type IndexLoad, type IndexLocation, loadIndexWithCache } from '../../../src/sys/indexfs.js';
 import { smallDepmodDir } from '../../support/small-index.js';
@@ -60,6 +62,9 @@ describe('index cache', () => {
     expect(answers(second.index, queries)).toBe(answers(first.index, queries));
     expect(second.index.lookup('nofile_mod').source).toBe('none');
     expect(second.index.lookup('symbol:ahci_ops').names).toEqual(['libahci']);
+    // Its module list is a module table (module-table.ts), not a Module message per module; no radix trees.
+    const msg = protobuf.Root.fromJSON(META_SCHEMA).lookupType('hotplugd.meta.Meta').decode(readFileSync(file)) as unknown as Record<string, unknown[] | object | undefined>;
+    expect([msg.modules, msg.moduleDeviceMatches ?? null, typeof msg.moduleTable]).toEqual([[], null, 'object']);
   });
 
   it('is used for a module directory whose modules.dep names a module by an absolute path (depmod.d `external`), which loads from there', async () => {

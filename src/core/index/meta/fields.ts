@@ -17,7 +17,10 @@ export const MetaField = {
   modulesWithoutFile: 107,
   cache: 108,
   crc32: 109,
+  moduleTable: 110,
 } as const;
+
+export const ModuleTableField = { names: 1, paths: 2, depStart: 3, deps: 4 } as const;
 
 export const CacheRecordField = { format: 1, kernelRelease: 2, modulesDir: 3, statTimeNs: 4, sources: 5 } as const;
 

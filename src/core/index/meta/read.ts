@@ -20,6 +20,7 @@ import { type CompiledAliases, type IndexParts, type ModuleRecord } from '../mod
 import { verifyChecksum } from './checksum.js';
 import { type CompiledMatcherRead, internByteClasses, matcherFromCompiled, readCompiled } from './compiled.js';
 import { MetaField, ModuleField, SoftdepField, WIRE_LEN } from './fields.js';
+import { readModuleTable } from './module-table.js';
 import { RadixReader } from './radix.js';
 import { corrupt, Wire } from './wire.js';
 
@@ -77,6 +78,7 @@ export function decodeMeta(bytes: Uint8Array, source: string, checksumAt?: numbe
   const r = new Wire(bytes, source);
   const radix = new RadixReader(r, classes);
   const list: (ModuleRecord & { path: string })[] = [];
+  let table: (ModuleRecord & { path: string })[] | undefined;
   const trees: { field: number; pos: number; len: number }[] = [];
   const softdeps = new Map<string, SoftdepSpec>();
   let kernelRelease = '';
@@ -115,6 +117,10 @@ export function decodeMeta(bytes: Uint8Array, source: string, checksumAt?: numbe
         const end = r.pos + len;
         if (f === MetaField.compiledDeviceMatches || f === MetaField.compiledBuiltinDeviceMatches) compiled.set(f, readCompiled(r, end));
         else if (f === MetaField.modules) list.push(readModule(r, end));
+        else if (f === MetaField.moduleTable) {
+          if (table !== undefined) throw corrupt(source, 'two module tables');
+          table = readModuleTable(r, end);
+        }
         else if (f === MetaField.softdeps) {
           const s = readSoftdep(r, end);
           if (s.module !== '') softdeps.set(s.module, { pre: s.pre, post: s.post });
@@ -122,7 +128,8 @@ export function decodeMeta(bytes: Uint8Array, source: string, checksumAt?: numbe
         r.pos = end;
       }
     }
-    modules = checkDecodedModules(list, source, own);
+    if (table !== undefined && list.length > 0) throw corrupt(source, 'both a module list and a module table');
+    modules = checkDecodedModules(table ?? list, source, own);
     for (const i of withoutFile) {
       const m = modules[i];
       if (m === undefined) throw corrupt(source, `modules_without_file names index ${i}, out of range (${modules.length} modules)`);

@@ -69,6 +69,32 @@ export const META_SCHEMA = {
                 "crc32": {
                   "type": "fixed32",
                   "id": 109
+                },
+                "moduleTable": {
+                  "type": "ModuleTable",
+                  "id": 110,
+                  "protoName": "module_table"
+                }
+              }
+            },
+            "ModuleTable": {
+              "fields": {
+                "names": {
+                  "type": "bytes",
+                  "id": 1
+                },
+                "paths": {
+                  "type": "bytes",
+                  "id": 2
+                },
+                "depStart": {
+                  "type": "bytes",
+                  "id": 3,
+                  "protoName": "dep_start"
+                },
+                "deps": {
+                  "type": "bytes",
+                  "id": 4
                 }
               }
             },

@@ -17,6 +17,7 @@ import { type IndexParts } from '../module-index.js';
 import { appendChecksum } from './checksum.js';
 import { bytesOf, compiledMsg, encodeCompiledField } from './compiled.js';
 import { MetaField, NodeType } from './fields.js';
+import { encodeModuleTable, type ModuleTableMsg } from './module-table.js';
 import { META_SCHEMA } from './schema.js';
 
 interface RadixNodeMsg {
@@ -36,6 +37,7 @@ interface MetaMsg {
   kernelRelease: string;
   byteClasses?: Uint8Array[];
   modulesWithoutFile?: number[];
+  moduleTable?: ModuleTableMsg;
 }
 
 /** protobufjs, loaded only to encode: decoding uses the small reader below (protobufjs costs 30 ms of start-up). */
@@ -149,10 +151,12 @@ function buildRadix(entries: readonly PatternEntry[], classes: ClassTable): Radi
  * Encode index parts as meta.pb bytes. `trailer`: more Meta fields, already
  * encoded, placed just before the checksum (the index cache's record).
  */
-export async function encodeMeta(parts: IndexParts, kernelRelease = '', trailer?: Uint8Array, opts: { radix?: boolean } = {}): Promise<Uint8Array> {
+export async function encodeMeta(parts: IndexParts, kernelRelease = '', trailer?: Uint8Array, opts: { radix?: boolean; moduleTable?: boolean } = {}): Promise<Uint8Array> {
   // The radix trees are what Monogon reads; hotplugd reads the compiled
   // matchers instead where they are written (little-endian), so a file only
-  // hotplugd reads (the index cache) may leave the trees out (opts.radix false).
+  // hotplugd reads (the index cache) may leave the trees out (opts.radix
+  // false), and carry its module list as Meta.module_table instead of
+  // Meta.modules (opts.moduleTable; module-table.ts).
   const radix = opts.radix !== false || endianness() !== 'LE';
   const msg: MetaMsg = {
     modules: parts.modules.map((m) => ({ name: m.name, path: m.builtin ? '' : (m.path ?? ''), depends: m.deps })),
@@ -165,6 +169,11 @@ export async function encodeMeta(parts: IndexParts, kernelRelease = '', trailer?
     softdeps: [...parts.softdeps].map(([module, s]) => ({ module, pre: s.pre, post: s.post })),
     kernelRelease,
   };
+  const table = opts.moduleTable === true ? encodeModuleTable(msg.modules) : undefined;
+  if (table !== undefined) {
+    msg.moduleTable = table;
+    msg.modules = [];
+  }
   const withoutFile = parts.modules.flatMap((m, i) => (m.path === null && !m.builtin ? [i] : []));
   if (withoutFile.length > 0) msg.modulesWithoutFile = withoutFile;
   const le = endianness() === 'LE';
