@@ -41,6 +41,22 @@ function readModule(r: Wire, end: number): ModuleRecord & { path: string } {
   return m;
 }
 
+/** The module list of an index cache (decodeMeta's `own`): built-ins marked, dependencies in range. */
+function ownModules(list: (ModuleRecord & { path: string })[], source: string): ModuleRecord[] {
+  if (list.length === 0) throw corrupt(source, 'the index cache lists no modules');
+  for (let i = 0; i < list.length; i++) {
+    const m = list[i]!;
+    const deps = m.deps;
+    for (let k = 0; k < deps.length; k++) {
+      if (deps[k]! >= list.length) {
+        throw new HotplugError('E_INDEX_DEP_RANGE', `module ${m.name} depends on index ${deps[k]}, out of range (${list.length} modules)`, { file: source });
+      }
+    }
+    m.builtin = m.path === '';
+  }
+  return list;
+}
+
 /** A Softdep message ending at `end`. */
 function readSoftdep(r: Wire, end: number): { module: string; pre: string[]; post: string[] } {
   const s = { module: '', pre: [] as string[], post: [] as string[] };
@@ -68,10 +84,14 @@ function readSoftdep(r: Wire, end: number): { module: string; pre: string[]; pos
  * no byte of has changed since, so the pass over every node and edge that
  * guards against other writers' files and damage (validateTrie, ~7 ms at
  * every start here, ~25 times that emulated) is skipped; the O(1) shape
- * checks, the module list's checks and the cycle check remain. Its module
- * paths follow modules.dep's rule, absolute paths included (assembleIndex),
- * not meta.pb's (relative only). A meta.pb is never decoded with `own`:
- * anyone may have written it.
+ * checks remain. Its module list is the one assembleIndex built and checked
+ * from modules.dep (paths by modules.dep's rule, absolute ones of depmod.d
+ * `external` directories included; no dependency cycle), so those two checks
+ * are not made again (ownModules): a path is checked again by the loader
+ * before any load anyway (resolveModulePath), and a cycle could only come
+ * from damage, which the CRC refuses. Dependencies are still checked to be
+ * in range (cheap, and what every use of the list indexes by). A meta.pb is
+ * never decoded with `own`: anyone may have written it.
  */
 export function decodeMeta(bytes: Uint8Array, source: string, checksumAt?: number, own = false): IndexParts & { kernelRelease: string } {
   const classes = new ClassTable();
@@ -129,7 +149,7 @@ export function decodeMeta(bytes: Uint8Array, source: string, checksumAt?: numbe
       }
     }
     if (table !== undefined && list.length > 0) throw corrupt(source, 'both a module list and a module table');
-    modules = checkDecodedModules(table ?? list, source, own);
+    modules = own ? ownModules(table ?? list, source) : checkDecodedModules(table ?? list, source);
     for (const i of withoutFile) {
       const m = modules[i];
       if (m === undefined) throw corrupt(source, `modules_without_file names index ${i}, out of range (${modules.length} modules)`);
@@ -155,7 +175,7 @@ export function decodeMeta(bytes: Uint8Array, source: string, checksumAt?: numbe
     if (e instanceof HotplugError) throw e;
     throw corrupt(source, `not a valid meta.pb (${(e as Error).message})`, e);
   }
-  checkNoCycles(modules, source);
+  if (!own) checkNoCycles(modules, source);
   const finish = (field: number, maxStates: number): CompiledAliases => {
     const b = builders.get(field) ?? new TrieBuilder(16);
     const matcher = b.finish(classes, maxStates);

@@ -83,4 +83,25 @@ describe('module table', () => {
     for (const [want, edit] of cases) expect(problem(edited(good, edit)), want).toContain(want);
     expect(problem(edited(good, () => {}))).toBe('accepted');
   });
+
+  it('is checked less when read as hotplugd\'s own index cache: paths and cycles were checked when it was built (the loader checks a path again), dependencies still in range', async () => {
+    const good = await encodeMeta(parts, '', undefined, { radix: false, moduleTable: true });
+    const t = (Meta.decode(good) as unknown as Msg).moduleTable!;
+    const starts = new Uint32Array(new Uint8Array(t.depStart!).buffer);
+    const n = starts.length - 1;
+    // Module 0 depends on itself: a cycle.
+    const cyclic = edited(good, (m) => {
+      const deps = Array.from(new Uint32Array(new Uint8Array(m.moduleTable!.deps!).buffer));
+      deps.splice(starts[0]!, 0, 0);
+      m.moduleTable!.deps = new Uint8Array(Uint32Array.from(deps).buffer);
+      m.moduleTable!.depStart = new Uint8Array(Uint32Array.from(Array.from(starts, (x, i) => (i === 0 ? x : x + 1))).buffer);
+    });
+    expect(problem(cyclic)).toMatch(/^E_INDEX_DEP_CYCLE: /);
+    expect(decodeMeta(cyclic, 'c.idx', undefined, true).modules[0]!.deps).toContain(0);
+    const absolute = edited(good, (m) => (m.moduleTable!.paths = Buffer.from(`/opt/x.ko\n${Buffer.from(m.moduleTable!.paths!).toString().split('\n').slice(1).join('\n')}`)));
+    expect(problem(absolute)).toMatch(/^E_PATH_ESCAPE: /);
+    expect(decodeMeta(absolute, 'c.idx', undefined, true).modules[0]!.path).toBe('/opt/x.ko');
+    const outOfRange = edited(good, (m) => (m.moduleTable!.deps = new Uint8Array(Uint32Array.from(Array.from(new Uint32Array(new Uint8Array(m.moduleTable!.deps!).buffer), () => n)).buffer)));
+    expect(() => decodeMeta(outOfRange, 'c.idx', undefined, true)).toThrow(/out of range/);
+  });
 });
