@@ -20,7 +20,12 @@
  * only if the hash matches (the record is then written again with the new
  * stat). Anything else — stale, truncated, damaged, foreign, unknown format,
  * not a regular file, too large — is one `problem`, and the caller reads
- * depmod's files and writes a new cache. Nothing here throws.
+ * depmod's files and writes a new cache. Nothing here throws. A cache that
+ * passes is decoded as this hotplugd's own (decodeMeta's `own`: what was
+ * checked when it was built is not checked again at every start).
+ *
+ * The cache directory must be writable by root only (it is created 0755):
+ * the checksum proves a cache intact, not who wrote it.
  */
 import { accessSync, type BigIntStats, constants, mkdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
