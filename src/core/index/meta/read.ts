@@ -3,11 +3,13 @@
  * parts, with the small wire reader (wire.ts), not protobufjs. A decoded index
  * answers exactly like the one it was written from: the radix trees
  * (radix.ts) or, when present on a little-endian machine, the compiled
- * matchers (compiled.ts) become the alias matchers; the module list passes the
+ * matchers (compiled.ts) become the alias matchers; the module list (Module
+ * messages, or the index cache's module table: module-table.ts) passes the
  * assembler's checks (paths, dependency range, no cycle). The checksum
  * (checksum.ts) is verified before anything is parsed. Anything malformed is
  * a HotplugError (E_INDEX_CORRUPT, E_INDEX_DEP_RANGE, E_PATH_ESCAPE,
- * E_INDEX_DEP_CYCLE).
+ * E_INDEX_DEP_CYCLE). hotplugd's own index cache is checked less (decodeMeta's
+ * `own`).
  */
 import { endianness } from 'node:os';
 import { HotplugError } from '../../../errors.js';
