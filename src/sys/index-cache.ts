@@ -20,15 +20,20 @@
  * only if the hash matches (the record is then written again with the new
  * stat). Anything else — stale, truncated, damaged, foreign, unknown format,
  * not a regular file, too large — is one `problem`, and the caller reads
- * depmod's files and writes a new cache. Nothing here throws.
+ * depmod's files and writes a new cache. Nothing here throws. A cache that
+ * passes is decoded as this hotplugd's own (decodeMeta's `own`: what was
+ * checked when it was built is not checked again at every start).
+ *
+ * The cache directory must be writable by root only (it is created 0755):
+ * the checksum proves a cache intact, not who wrote it.
  */
-import { createHash } from 'node:crypto';
 import { accessSync, type BigIntStats, constants, mkdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { symbolsLoader } from '../core/index/assemble.js';
 import { symbolsStream } from '../core/index/from-depmod.js';
 import { type IndexParts } from '../core/index/module-index.js';
 import { CACHE_FORMAT, type CacheRecord, type CacheSource, encodeCacheRecord, readCacheRecord, replaceCacheRecord } from '../core/index/meta/cache-record.js';
+import { sha256 } from '../core/index/meta/checksum.js';
 import { decodeMeta } from '../core/index/meta/read.js';
 import { isHotplugError } from '../errors.js';
 import { writeFileAtomic } from './atomic-write.js';
@@ -62,10 +67,6 @@ export function statSource(path: string): BigIntStats | undefined {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
   }
-}
-
-function sha256(bytes: Uint8Array): Buffer {
-  return createHash('sha256').update(bytes).digest();
 }
 
 /** The module directory's release: its last component (/lib/modules/RELEASE). */
@@ -139,7 +140,7 @@ export function pendingWrite(file: string, modulesDir: string, parts: IndexParts
     let bytes: Uint8Array;
     try {
       const { encodeMeta } = await import('../core/index/meta/write.js');
-      bytes = await encodeMeta(snapshot, release, encodeCacheRecord(record), { radix: false });
+      bytes = await encodeMeta(snapshot, release, encodeCacheRecord(record), { radix: false, moduleTable: true });
     } catch (e) {
       return { written: false, file, level: 'warn', problem: `cannot encode the index (${(e as Error).message})` };
     }
@@ -204,7 +205,8 @@ export function readCache(file: string, modulesDir: string): CacheRead {
       rewrite ||= st.size !== s.size || st.mtimeNs !== s.mtimeNs || st.ino !== s.ino || s.mtimeNs < statTimeNs - RACY_NS;
       fresh.push({ ...s, size: st.size, mtimeNs: st.mtimeNs, ino: st.ino });
     }
-    const decoded = decodeMeta(bytes, file, checksumAt);
+    // Intact (its CRC-32), this hotplugd's format, fresh: decoded as this hotplugd's own (decodeMeta's `own`).
+    const decoded = decodeMeta(bytes, file, checksumAt, true);
     if (decoded.kernelRelease !== release) return { problem: `built for release ${decoded.kernelRelease}, not ${release}` };
     const warnings = decoded.warnings;
     const parts: IndexParts = {

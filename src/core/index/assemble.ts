@@ -168,20 +168,24 @@ export function assembleIndex(src: IndexSource): IndexParts {
  * The checks for modules decoded from an already assembled index (meta.pb):
  * a name each, paths by the one path rule (relative only), dependencies in
  * range. Throws the first problem. (The caller checks for cycles once its
- * other checks are done: checkNoCycles.)
+ * other checks are done: checkNoCycles.) The index cache's own list is
+ * checked less (meta/read.ts ownModules).
  */
-export function checkDecodedModules(list: readonly { name: string; path: string; depends: number[] }[], source: string): ModuleRecord[] {
+export function checkDecodedModules(list: (ModuleRecord & { path: string })[], source: string): ModuleRecord[] {
   if (list.length === 0) throw new HotplugError('E_INDEX_CORRUPT', 'meta.pb lists no modules', { file: source });
-  return list.map((m, i) => {
+  // In place (the records are the decoder's): `builtin` is an empty path.
+  for (let i = 0; i < list.length; i++) {
+    const m = list[i]!;
     if (m.name === '') throw new HotplugError('E_INDEX_CORRUPT', `module #${i} has no name`, { file: source });
     if (m.path !== '') checkModulePath(m.path, source);
-    for (const dep of m.depends) {
+    for (const dep of m.deps) {
       if (dep >= list.length) {
         throw new HotplugError('E_INDEX_DEP_RANGE', `module ${m.name} depends on index ${dep}, out of range (${list.length} modules)`, { file: source });
       }
     }
-    return { name: m.name, path: m.path, builtin: m.path === '', deps: m.depends };
-  });
+    m.builtin = m.path === '';
+  }
+  return list;
 }
 
 /**

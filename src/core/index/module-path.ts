@@ -42,31 +42,44 @@ export function checkModulePath(path: string, source: string, allowAbsolute = fa
   }
 }
 
-/** Throws E_INDEX_DEP_CYCLE naming the modules on a cycle. */
+/**
+ * Throws E_INDEX_DEP_CYCLE naming the modules on a cycle. An iterative
+ * depth-first search whose stack is two typed arrays (module, next
+ * dependency to visit): it runs at every index load, over every module.
+ */
 export function checkNoCycles(modules: readonly ModuleRecord[], source: string): void {
-  const state = new Uint8Array(modules.length); // 0 new, 1 on stack, 2 done
-  for (let root = 0; root < modules.length; root++) {
+  const n = modules.length;
+  const state = new Uint8Array(n); // 0 new, 1 on stack, 2 done
+  const stackNode = new Uint32Array(n);
+  const stackNext = new Uint32Array(n);
+  for (let root = 0; root < n; root++) {
     if (state[root] !== 0) continue;
-    const stack: [number, number][] = [[root, 0]];
+    let sp = 0;
+    stackNode[sp] = root;
+    stackNext[sp++] = 0;
     state[root] = 1;
-    while (stack.length > 0) {
-      const top = stack[stack.length - 1]!;
-      const deps = modules[top[0]]!.deps;
-      if (top[1] < deps.length) {
-        const d = deps[top[1]++]!;
+    while (sp > 0) {
+      const top = stackNode[sp - 1]!;
+      const deps = modules[top]!.deps;
+      const k = stackNext[sp - 1]!;
+      if (k < deps.length) {
+        stackNext[sp - 1] = k + 1;
+        const d = deps[k]!;
         if (state[d] === 1) {
-          const cycle = stack.slice(stack.findIndex(([m]) => m === d)).map(([m]) => modules[m]!.name);
+          const path = Array.from(stackNode.subarray(0, sp));
+          const cycle = path.slice(path.indexOf(d)).map((m) => modules[m]!.name);
           throw new HotplugError('E_INDEX_DEP_CYCLE', `dependency cycle: ${[...cycle, modules[d]!.name].join(' -> ')}`, {
             file: source,
           });
         }
         if (state[d] === 0) {
           state[d] = 1;
-          stack.push([d, 0]);
+          stackNode[sp] = d;
+          stackNext[sp++] = 0;
         }
       } else {
-        state[top[0]] = 2;
-        stack.pop();
+        state[top] = 2;
+        sp--;
       }
     }
   }

@@ -5,17 +5,14 @@
  * arrays, kept sorted by token; `layout` lays the nodes out in CSR order.
  *
  * Promises: the layout passes validateTrie (edges sorted and pointing
- * forward, values per node ascending and unique), and carries the injection
- * points found on the way. builder.ts and matcher.ts import each other; each
+ * forward, values per node ascending and unique). builder.ts and matcher.ts import each other; each
  * uses the other only inside function bodies, so load order does not matter.
  */
 import type { ClassTable } from '../glob.js';
 import { TOKEN_STAR } from '../glob.js';
-import { BYTE_ALPHABET, growTo } from './arrays.js';
+import { growTo } from './arrays.js';
 import { Matcher } from './matcher.js';
 import type { CompiledTrie } from './trie.js';
-
-export type TrieLayout = CompiledTrie & { injects: Uint8Array };
 
 export class TrieBuilder {
   private parent: Uint32Array;
@@ -72,7 +69,7 @@ export class TrieBuilder {
   }
 
   /** The trie in CSR arrays, nodes renumbered in depth-first preorder. */
-  layout(): TrieLayout {
+  layout(): CompiledTrie {
     const nodes = this.nodes;
     const { token, firstChild, nextSibling, parent } = this;
     // Renumber in depth-first preorder (children in token order, as the
@@ -83,10 +80,6 @@ export class TrieBuilder {
     const edgeToken = new Uint32Array(Math.max(0, nodes - 1));
     const edgeTarget = new Uint32Array(Math.max(0, nodes - 1)); // old ids until the fix-up below
     const isStar = new Uint8Array(nodes);
-    // Literal-path nodes (all-literal path from the root) and, among them,
-    // injection points (a non-literal edge leaves them): see Matcher.
-    const literal = new Uint8Array(nodes);
-    const injects = new Uint8Array(nodes);
     let next = 0;
     let edges = 0;
     let n = 0;
@@ -94,11 +87,8 @@ export class TrieBuilder {
       const id = next++;
       newId[n] = id;
       if (n !== 0 && token[n] === TOKEN_STAR) isStar[id] = 1;
-      const lit = n === 0 || (token[n]! < BYTE_ALPHABET && literal[newId[parent[n]!]!] === 1);
-      if (lit) literal[id] = 1;
       edgeStart[id] = edges;
       for (let c = firstChild[n]!; c !== 0; c = nextSibling[c]!) {
-        if (lit && token[c]! >= BYTE_ALPHABET) injects[id] = 1;
         edgeToken[edges] = token[c]!;
         edgeTarget[edges++] = c;
       }
@@ -115,7 +105,7 @@ export class TrieBuilder {
     edgeStart[nodes] = edges;
     for (let e = 0; e < edges; e++) edgeTarget[e] = newId[edgeTarget[e]!]!;
     const { valueStart, values } = this.layoutValues(newId, nodes);
-    return { edgeStart, edgeToken, edgeTarget, isStar, valueStart, values, injects };
+    return { edgeStart, edgeToken, edgeTarget, isStar, valueStart, values };
   }
 
   /** Values per (renumbered) node, sorted and unique, in CSR arrays. */

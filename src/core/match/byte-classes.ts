@@ -12,21 +12,25 @@ export interface ByteClasses {
   count: number;
 }
 
-/** Every literal byte of the trie is its own class; other bytes are grouped by their membership in each bracket set used. */
-export function computeByteClasses(edgeToken: Uint32Array, classes: ClassTable): ByteClasses {
-  const literal = new Uint8Array(BYTE_ALPHABET);
-  const usedSets = new Set<number>();
-  for (let e = 0; e < edgeToken.length; e++) {
-    const tok = edgeToken[e]!;
-    if (tok < BYTE_ALPHABET) literal[tok] = 1;
-    else if (tok >= TOKEN_CLASS) usedSets.add(tok - TOKEN_CLASS);
-  }
-  const sets = [...usedSets].sort((a, b) => a - b).map((i) => classes.sets[i]!);
+/** Which tokens `edgeToken` uses: `used[token] === 1` (validateTrie finds the same on its pass over stored arrays). */
+export function tokensUsed(edgeToken: Uint32Array, classes: ClassTable): Uint8Array {
+  const used = new Uint8Array(TOKEN_CLASS + classes.sets.length);
+  for (let e = 0; e < edgeToken.length; e++) used[edgeToken[e]!] = 1;
+  return used;
+}
+
+/**
+ * Every literal byte of the trie is its own class; other bytes are grouped
+ * by their membership in each bracket set used. `used`: tokensUsed's answer.
+ */
+export function byteClassesOf(used: Uint8Array, classes: ClassTable): ByteClasses {
+  const sets: Uint32Array[] = [];
+  for (let i = 0; i < classes.sets.length; i++) if (used[TOKEN_CLASS + i] === 1) sets.push(classes.sets[i]!);
   const ids = new Map<string, number>();
   const byteClass = new Uint8Array(BYTE_ALPHABET);
   for (let c = 0; c < BYTE_ALPHABET; c++) {
-    let sig = literal[c] === 1 ? `L${c}` : 'S';
-    if (literal[c] !== 1) for (const s of sets) sig += setHas(s, c) ? '1' : '0';
+    let sig = used[c] === 1 ? `L${c}` : 'S';
+    if (used[c] !== 1) for (const s of sets) sig += setHas(s, c) ? '1' : '0';
     let id = ids.get(sig);
     if (id === undefined) {
       id = ids.size;
@@ -35,4 +39,8 @@ export function computeByteClasses(edgeToken: Uint32Array, classes: ClassTable):
     byteClass[c] = id;
   }
   return { byteClass, count: ids.size };
+}
+
+export function computeByteClasses(edgeToken: Uint32Array, classes: ClassTable): ByteClasses {
+  return byteClassesOf(tokensUsed(edgeToken, classes), classes);
 }

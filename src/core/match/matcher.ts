@@ -28,11 +28,11 @@
 import type { ClassTable } from '../glob.js';
 import { EMPTY, growTo, sortUnique } from './arrays.js';
 import { TrieBuilder } from './builder.js';
-import { computeByteClasses } from './byte-classes.js';
+import { type ByteClasses, byteClassesOf, computeByteClasses } from './byte-classes.js';
 import { DfaCache, hashSet } from './dfa-cache.js';
 import { DIRECT_CACHE_MAX, DirectMatcher } from './direct.js';
 import { NodeStepper } from './step.js';
-import { type CompiledTrie, type PatternEntry, Trie, validateTrie } from './trie.js';
+import { checkShape, type CompiledTrie, type PatternEntry, Trie, validateTrie } from './trie.js';
 
 export interface MatcherStats {
   nodes: number;
@@ -75,11 +75,11 @@ export class Matcher {
   private rawNextUsed = 0;
   private directHits: number[] = [];
 
-  // Parts come from TrieBuilder.finish (with the injection points it
-  // computed on its way) or from fromCompiled.
-  constructor(parts: CompiledTrie & { injects?: Uint8Array }, classes: ClassTable, maxStates: number) {
-    this.trie = new Trie(parts, parts.injects);
-    const { byteClass, count } = computeByteClasses(parts.edgeToken, classes);
+  // Parts come from TrieBuilder.finish or from fromCompiled (byte classes
+  // from the tokens validateTrie found) or fromOwn (as stored).
+  constructor(parts: CompiledTrie, classes: ClassTable, maxStates: number, bytes: ByteClasses = computeByteClasses(parts.edgeToken, classes)) {
+    this.trie = new Trie(parts);
+    const { byteClass, count } = bytes;
     this.byteClass = byteClass;
     this.dfa = new DfaCache(this.trie, count, maxStates);
     this.stepper = new NodeStepper(this.trie, classes);
@@ -103,7 +103,32 @@ export class Matcher {
    * problem instead of a matcher when they are not sound.
    */
   static fromCompiled(t: CompiledTrie, classes: ClassTable, nValues: number, maxStates = 8192): Matcher | string {
-    return validateTrie(t, classes, nValues) ?? new Matcher(t, classes, maxStates);
+    const used = validateTrie(t, classes, nValues);
+    return typeof used === 'string' ? used : new Matcher(t, classes, maxStates, byteClassesOf(used, classes));
+  }
+
+  /**
+   * A matcher from arrays that this hotplugd laid out itself (TrieBuilder:
+   * sound by construction) and that are proved unchanged since (the index
+   * cache, whose CRC-32 and record hold): only checkShape's O(1) checks are
+   * made, not validateTrie's pass over every node and edge, and the byte
+   * classes stored with them (`byteClass`, as byteClasses() gave it; 256
+   * class ids) are used instead of computed again. Never for arrays from
+   * anywhere else.
+   */
+  static fromOwn(t: CompiledTrie, classes: ClassTable, nValues: number, maxStates = 8192, byteClass?: Uint8Array): Matcher | string {
+    const problem = checkShape(t, nValues);
+    if (problem !== null) return problem;
+    if (byteClass === undefined) return new Matcher(t, classes, maxStates);
+    if (byteClass.length !== 256) return 'byte classes are not 256 bytes';
+    let count = 0;
+    for (let c = 0; c < 256; c++) count = Math.max(count, byteClass[c]! + 1);
+    return new Matcher(t, classes, maxStates, { byteClass, count });
+  }
+
+  /** Each byte's class (a DFA column) and their number, for meta.pb's compiled matchers. */
+  byteClasses(): ByteClasses {
+    return { byteClass: this.byteClass, count: this.dfa.width };
   }
 
   /** Values of every pattern matching `key` (a byte string), ascending. */
@@ -148,7 +173,7 @@ export class Matcher {
         if (t !== 0) w++;
       }
       if (lit >= 0) {
-        if (trie.injects[lit] === 1) {
+        if (trie.opensWild(lit)) {
           if (!this.direct.match(lit, key, i, this.directHits) && this.inject(lit, cls, c, next, w) !== 0) w++;
         }
         lit = trie.literalChild(lit, c);

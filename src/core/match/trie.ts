@@ -9,7 +9,7 @@
  * as deep as its longest pattern never overflows the stack.
  */
 import { type ClassTable, TOKEN_ANY, TOKEN_CLASS, TOKEN_STAR } from '../glob.js';
-import { BYTE_ALPHABET, growTo, lowerBound } from './arrays.js';
+import { growTo, lowerBound } from './arrays.js';
 
 export interface PatternEntry {
   /** Compiled pattern: one char per token (glob.ts). */
@@ -34,24 +34,17 @@ export class Trie implements CompiledTrie {
   readonly isStar: Uint8Array;
   readonly valueStart: Uint32Array;
   readonly values: Uint32Array;
-  /**
-   * Per node: 1 when some non-literal edge leaves it and its path is all
-   * literal (an injection point: some pattern's wildcard part starts there).
-   */
-  readonly injects: Uint8Array;
   // Scratch of walkPaths, kept between calls (direct matching walks often).
   private walkPath = new Uint32Array(64);
   private walkStack = new Uint32Array(64);
 
-  /** `injects` as TrieBuilder computed it on its way, else computed here. */
-  constructor(t: CompiledTrie, injects?: Uint8Array) {
+  constructor(t: CompiledTrie) {
     this.edgeStart = t.edgeStart;
     this.edgeToken = t.edgeToken;
     this.edgeTarget = t.edgeTarget;
     this.isStar = t.isStar;
     this.valueStart = t.valueStart;
     this.values = t.values;
-    this.injects = injects ?? computeInjectionPoints(t);
   }
 
   get nodeCount(): number {
@@ -66,6 +59,18 @@ export class Trie implements CompiledTrie {
 
   valueCount(node: number): number {
     return this.valueStart[node + 1]! - this.valueStart[node]!;
+  }
+
+  /**
+   * Whether a non-literal edge leaves `node`: on a literal path (all the
+   * lookup's literal walk visits) that makes it an injection point, where
+   * some pattern's wildcard part starts. Edges are sorted with literal bytes
+   * first, so it is the last edge that tells: nothing is precomputed (a
+   * per-node array cost a pass over the whole trie at every index load).
+   */
+  opensWild(node: number): boolean {
+    const hi = this.edgeStart[node + 1]!;
+    return hi > this.edgeStart[node]! && this.edgeToken[hi - 1]! >= TOKEN_ANY;
   }
 
   /** Index of a node's first non-literal edge (its literal edges are [edgeStart[node], wildStart)). */
@@ -143,49 +148,65 @@ export class Trie implements CompiledTrie {
   }
 }
 
-/** Injection points: literal-path nodes with at least one non-literal edge. */
-function computeInjectionPoints({ edgeStart, edgeToken, edgeTarget, isStar }: CompiledTrie): Uint8Array {
-  const injects = new Uint8Array(isStar.length);
-  const stack = [0];
-  while (stack.length > 0) {
-    const n = stack.pop()!;
-    for (let e = edgeStart[n]!; e < edgeStart[n + 1]!; e++) {
-      if (edgeToken[e]! < BYTE_ALPHABET) stack.push(edgeTarget[e]!);
-      else injects[n] = 1;
-    }
-  }
-  return injects;
-}
-
 /**
  * Checks stored arrays before anything indexes them: everything a lookup
  * indexes is in range, edges are sorted and point forward (so no cycle),
- * values name real modules (< `nValues`). Returns the problem, or null.
+ * values name real modules (< `nValues`). Returns the problem, or, for sound
+ * arrays, which tokens the edges use (`used[token] === 1`: what byte classes
+ * are computed from, byte-classes.ts), found on the same pass.
+ *
+ * One pass over the arrays, with each array and running offset in a local:
+ * at start-up this is cold code over ~400,000 nodes (the cost is the
+ * number of elements visited, not the checks made on each).
  */
-export function validateTrie(t: CompiledTrie, classes: ClassTable, nValues: number): string | null {
-  const nodes = t.isStar.length;
-  const edges = t.edgeToken.length;
-  if (nodes === 0) return 'no nodes';
-  if (t.edgeStart.length !== nodes + 1 || t.valueStart.length !== nodes + 1) return 'array lengths disagree';
-  if (t.edgeTarget.length !== edges || t.edgeStart[0] !== 0 || t.edgeStart[nodes] !== edges) return 'edge arrays disagree';
-  if (t.valueStart[0] !== 0 || t.valueStart[nodes] !== t.values.length) return 'value arrays disagree';
+export function validateTrie(t: CompiledTrie, classes: ClassTable, nValues: number): Uint8Array | string {
+  const shape = checkShape(t, nValues);
+  if (shape !== null) return shape;
+  const { edgeStart, edgeToken, edgeTarget, isStar, valueStart } = t;
+  const nodes = isStar.length;
+  const edges = edgeToken.length;
   const maxToken = TOKEN_CLASS + classes.sets.length;
+  const used = new Uint8Array(maxToken);
+  let lo = 0;
+  let vlo = 0;
   for (let n = 0; n < nodes; n++) {
-    const lo = t.edgeStart[n]!;
-    const hi = t.edgeStart[n + 1]!;
-    if (hi < lo || t.valueStart[n + 1]! < t.valueStart[n]!) return 'offsets go backwards';
+    const hi = edgeStart[n + 1]!;
+    const vhi = valueStart[n + 1]!;
+    if (hi < lo || vhi < vlo) return 'offsets go backwards';
     // Checked before the loop below walks to it: a damaged offset of up to
     // 2^32 would otherwise run it for minutes over undefined elements.
     if (hi > edges) return 'edge offsets out of range';
+    let prev = -1;
     for (let e = lo; e < hi; e++) {
-      const tok = t.edgeToken[e]!;
-      const to = t.edgeTarget[e]!;
+      const tok = edgeToken[e]!;
+      const to = edgeTarget[e]!;
       if (tok >= maxToken) return `token ${tok} out of range`;
-      if (e > lo && t.edgeToken[e - 1]! >= tok) return 'edges not sorted';
+      if (tok <= prev) return 'edges not sorted';
       if (to <= n || to >= nodes) return 'edge target out of range';
-      if ((t.isStar[to] === 1) !== (tok === TOKEN_STAR)) return 'star flags disagree';
+      if ((isStar[to] === 1) !== (tok === TOKEN_STAR)) return 'star flags disagree';
+      used[tok] = 1;
+      prev = tok;
     }
+    lo = hi;
+    vlo = vhi;
   }
-  for (let i = 0; i < t.values.length; i++) if (t.values[i]! >= nValues) return `value ${t.values[i]} out of range`;
+  return used;
+}
+
+/**
+ * The checks of validateTrie that do not visit every node and edge: the
+ * arrays' lengths and end offsets agree, and values name real modules (<
+ * `nValues`; there are few of them). All that is checked of arrays this
+ * hotplugd wrote itself and has proved intact (Matcher.fromOwn).
+ */
+export function checkShape(t: CompiledTrie, nValues: number): string | null {
+  const { edgeStart, edgeToken, edgeTarget, isStar, valueStart, values } = t;
+  const nodes = isStar.length;
+  const edges = edgeToken.length;
+  if (nodes === 0) return 'no nodes';
+  if (edgeStart.length !== nodes + 1 || valueStart.length !== nodes + 1) return 'array lengths disagree';
+  if (edgeTarget.length !== edges || edgeStart[0] !== 0 || edgeStart[nodes] !== edges) return 'edge arrays disagree';
+  if (valueStart[0] !== 0 || valueStart[nodes] !== values.length) return 'value arrays disagree';
+  for (let i = 0; i < values.length; i++) if (values[i]! >= nValues) return `value ${values[i]} out of range`;
   return null;
 }

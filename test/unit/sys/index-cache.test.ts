@@ -6,9 +6,11 @@
 import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import protobuf from 'protobufjs';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { type ModuleIndex } from '../../../src/core/index/module-index.js';
-import { readCacheRecord, replaceCacheRecord } from '../../../src/core/index/meta/cache-record.js';
+import { CACHE_FORMAT, readCacheRecord, replaceCacheRecord } from '../../../src/core/index/meta/cache-record.js';
+import { META_SCHEMA } from '../../../src/core/index/meta/schema.js';
 import { cacheFileFor, readCache, writeCacheFile } from '../../../src/sys/index-cache.js';
 import { type IndexLoad, type IndexLocation, loadIndexWithCache } from '../../../src/sys/indexfs.js';
 import { smallDepmodDir } from '../../support/small-index.js';
@@ -60,6 +62,21 @@ describe('index cache', () => {
     expect(answers(second.index, queries)).toBe(answers(first.index, queries));
     expect(second.index.lookup('nofile_mod').source).toBe('none');
     expect(second.index.lookup('symbol:ahci_ops').names).toEqual(['libahci']);
+    // Its module list is a module table (module-table.ts), not a Module message per module; no radix trees.
+    const msg = protobuf.Root.fromJSON(META_SCHEMA).lookupType('hotplugd.meta.Meta').decode(readFileSync(file)) as unknown as Record<string, unknown[] | object | undefined>;
+    expect([msg.modules, msg.moduleDeviceMatches ?? null, typeof msg.moduleTable]).toEqual([[], null, 'object']);
+  });
+
+  it('is used for a module directory whose modules.dep names a module by an absolute path (depmod.d `external`), which loads from there', async () => {
+    appendFileSync(join(dir, 'modules.dep'), '/opt/vendor/extra_mod.ko: kernel/drivers/ata/libahci.ko\n');
+    utimesSync(join(dir, 'modules.dep'), hourAgo, hourAgo);
+    const first = await load();
+    expect(first.index.moduleByName('extra_mod')?.path).toBe('/opt/vendor/extra_mod.ko');
+    const second = loadIndexWithCache(loc);
+    expect(second.cache?.problem).toBeUndefined();
+    expect(second.index.kind).toBe('cache');
+    expect(second.index.moduleByName('extra_mod')?.path).toBe('/opt/vendor/extra_mod.ko');
+    expect(answers(second.index, [...queries, 'extra_mod'])).toBe(answers(first.index, [...queries, 'extra_mod']));
   });
 
   it('is still used when a source was touched but not changed (mtime differs, hash matches), and its record is rewritten', async () => {
@@ -130,7 +147,7 @@ describe('index cache', () => {
     const bytes = readFileSync(file);
     const { record, at } = readCacheRecord(bytes, file);
     writeFileSync(file, replaceCacheRecord(bytes, at, { ...record, format: 99 }));
-    expect(readCache(file, dir)).toEqual({ problem: 'unknown cache format 99 (this hotplugd writes 1)' });
+    expect(readCache(file, dir)).toEqual({ problem: `unknown cache format 99 (this hotplugd writes ${CACHE_FORMAT})` });
   });
 
   it('ignores a truncated cache, a meta.pb, a directory and an oversized file, each with a problem, and reads depmod files', async () => {

@@ -10,8 +10,8 @@ import { appendChecksum, verifyChecksum } from './checksum.js';
 import { CacheRecordField, CacheSourceField, MetaField, WIRE_LEN, WIRE_VARINT } from './fields.js';
 import { corrupt, Wire } from './wire.js';
 
-/** hotplugd's cache format; a record with another number is not used. */
-export const CACHE_FORMAT = 1;
+/** hotplugd's cache format; a record with another number is not used (2: the CRC-32 trailer and aligned compiled arrays; 1 had SHA-256 and copied arrays). */
+export const CACHE_FORMAT = 2;
 
 export interface CacheSource {
   path: string;

@@ -16,7 +16,11 @@ export const MetaField = {
   checksum: 106,
   modulesWithoutFile: 107,
   cache: 108,
+  crc32: 109,
+  moduleTable: 110,
 } as const;
+
+export const ModuleTableField = { names: 1, paths: 2, depStart: 3, deps: 4 } as const;
 
 export const CacheRecordField = { format: 1, kernelRelease: 2, modulesDir: 3, statTimeNs: 4, sources: 5 } as const;
 
@@ -30,7 +34,7 @@ export const RadixNodeField = { type: 1, literal: 2, startByte: 3, endByte: 4, c
 
 export const NodeType = { LITERAL: 0, WILDCARD: 1, SINGLE_WILDCARD: 2, BYTE_RANGE: 3, ROOT: 4 } as const;
 
-/** CompiledMatcher: fields 3..8 are the trie's arrays, as bytes. */
+/** CompiledMatcher: fields 3..8 are the trie's arrays, as bytes; 10 is padding that aligns the next one. */
 export const CompiledField = {
   format: 1,
   nodes: 2,
@@ -41,6 +45,8 @@ export const CompiledField = {
   valueStart: 7,
   values: 8,
   patterns: 9,
+  padding: 10,
+  byteClass: 11,
 } as const;
 
 /** protobuf wire types. */

@@ -65,6 +65,36 @@ export const META_SCHEMA = {
                 "cache": {
                   "type": "CacheRecord",
                   "id": 108
+                },
+                "crc32": {
+                  "type": "fixed32",
+                  "id": 109
+                },
+                "moduleTable": {
+                  "type": "ModuleTable",
+                  "id": 110,
+                  "protoName": "module_table"
+                }
+              }
+            },
+            "ModuleTable": {
+              "fields": {
+                "names": {
+                  "type": "bytes",
+                  "id": 1
+                },
+                "paths": {
+                  "type": "bytes",
+                  "id": 2
+                },
+                "depStart": {
+                  "type": "bytes",
+                  "id": 3,
+                  "protoName": "dep_start"
+                },
+                "deps": {
+                  "type": "bytes",
+                  "id": 4
                 }
               }
             },
@@ -167,6 +197,15 @@ export const META_SCHEMA = {
                 "patterns": {
                   "type": "uint32",
                   "id": 9
+                },
+                "padding": {
+                  "type": "bytes",
+                  "id": 10
+                },
+                "byteClass": {
+                  "type": "bytes",
+                  "id": 11,
+                  "protoName": "byte_class"
                 }
               }
             },

@@ -72,7 +72,8 @@ export class Wire {
 
   string(): string {
     const n = this.length();
-    const s = this.text.toString('utf8', this.pos, this.pos + n);
+    // UTF-8, the default: naming no encoding skips Buffer's lookup of one (measurable over a module list's ~8,500 strings).
+    const s = this.text.toString(undefined, this.pos, this.pos + n);
     this.pos += n;
     return s;
   }
@@ -104,6 +105,22 @@ export class Wire {
   skip(n: number): void {
     if (this.pos + n > this.buf.length) throw this.truncated();
     this.pos += n;
+  }
+
+  /**
+   * A length-delimited field in place, when its bytes start at a multiple of
+   * `align` in their ArrayBuffer (as typed-array views of them need), else
+   * copied into fresh memory. The caller must not write to it: it is a view
+   * of the file's buffer.
+   */
+  view(align: number): Uint8Array {
+    const n = this.length();
+    const start = this.pos;
+    this.pos += n;
+    if ((this.buf.byteOffset + start) % align === 0) return this.buf.subarray(start, start + n);
+    const out = new Uint8Array(n);
+    out.set(this.buf.subarray(start, start + n));
+    return out;
   }
 
   /** A length-delimited field copied into fresh (aligned) memory. */

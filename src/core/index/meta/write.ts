@@ -15,8 +15,9 @@ import { type ClassTable, DASH, MAX_ALIAS_BYTES, setHas, TOKEN_ANY, TOKEN_CLASS,
 import { type PatternEntry } from '../../match/index.js';
 import { type IndexParts } from '../module-index.js';
 import { appendChecksum } from './checksum.js';
-import { bytesOf, type CompiledMatcherMsg, compiledMsg } from './compiled.js';
-import { NodeType } from './fields.js';
+import { bytesOf, compiledMsg, encodeCompiledField } from './compiled.js';
+import { MetaField, NodeType } from './fields.js';
+import { encodeModuleTable, type ModuleTableMsg } from './module-table.js';
 import { META_SCHEMA } from './schema.js';
 
 interface RadixNodeMsg {
@@ -34,10 +35,9 @@ interface MetaMsg {
   builtinDeviceMatches?: RadixNodeMsg;
   softdeps: { module: string; pre: string[]; post: string[] }[];
   kernelRelease: string;
-  compiledDeviceMatches?: CompiledMatcherMsg;
-  compiledBuiltinDeviceMatches?: CompiledMatcherMsg;
   byteClasses?: Uint8Array[];
   modulesWithoutFile?: number[];
+  moduleTable?: ModuleTableMsg;
 }
 
 /** protobufjs, loaded only to encode: decoding uses the small reader below (protobufjs costs 30 ms of start-up). */
@@ -151,10 +151,12 @@ function buildRadix(entries: readonly PatternEntry[], classes: ClassTable): Radi
  * Encode index parts as meta.pb bytes. `trailer`: more Meta fields, already
  * encoded, placed just before the checksum (the index cache's record).
  */
-export async function encodeMeta(parts: IndexParts, kernelRelease = '', trailer?: Uint8Array, opts: { radix?: boolean } = {}): Promise<Uint8Array> {
+export async function encodeMeta(parts: IndexParts, kernelRelease = '', trailer?: Uint8Array, opts: { radix?: boolean; moduleTable?: boolean } = {}): Promise<Uint8Array> {
   // The radix trees are what Monogon reads; hotplugd reads the compiled
   // matchers instead where they are written (little-endian), so a file only
-  // hotplugd reads (the index cache) may leave the trees out (opts.radix false).
+  // hotplugd reads (the index cache) may leave the trees out (opts.radix
+  // false), and carry its module list as Meta.module_table instead of
+  // Meta.modules (opts.moduleTable; module-table.ts).
   const radix = opts.radix !== false || endianness() !== 'LE';
   const msg: MetaMsg = {
     modules: parts.modules.map((m) => ({ name: m.name, path: m.builtin ? '' : (m.path ?? ''), depends: m.deps })),
@@ -167,18 +169,40 @@ export async function encodeMeta(parts: IndexParts, kernelRelease = '', trailer?
     softdeps: [...parts.softdeps].map(([module, s]) => ({ module, pre: s.pre, post: s.post })),
     kernelRelease,
   };
+  const table = opts.moduleTable === true ? encodeModuleTable(msg.modules) : undefined;
+  if (table !== undefined) {
+    msg.moduleTable = table;
+    msg.modules = [];
+  }
   const withoutFile = parts.modules.flatMap((m, i) => (m.path === null && !m.builtin ? [i] : []));
   if (withoutFile.length > 0) msg.modulesWithoutFile = withoutFile;
-  if (endianness() === 'LE') {
-    msg.compiledDeviceMatches = compiledMsg(parts.aliases);
-    msg.compiledBuiltinDeviceMatches = compiledMsg(parts.builtinAliases);
-    msg.byteClasses = parts.classes.sets.map((set) => bytesOf(set));
-  }
+  const le = endianness() === 'LE';
+  if (le) msg.byteClasses = parts.classes.sets.map((set) => bytesOf(set));
   const T = await MetaType();
-  const body = T.encode(T.fromObject(msg)).finish();
-  if (trailer === undefined) return appendChecksum(body);
-  const out = new Uint8Array(body.length + trailer.length);
-  out.set(body);
-  out.set(trailer, body.length);
+  const pieces: Uint8Array[] = [T.encode(T.fromObject(msg)).finish()];
+  let size = pieces[0]!.length;
+  // The compiled matchers after everything protobufjs encodes (field order
+  // is free in protobuf), where this file knows their offsets: compiled.ts
+  // aligns their arrays.
+  if (le) {
+    for (const [field, aliases] of [
+      [MetaField.compiledDeviceMatches, parts.aliases],
+      [MetaField.compiledBuiltinDeviceMatches, parts.builtinAliases],
+    ] as const) {
+      const piece = encodeCompiledField(field, compiledMsg(aliases), size);
+      pieces.push(piece);
+      size += piece.length;
+    }
+  }
+  if (trailer !== undefined) {
+    pieces.push(trailer);
+    size += trailer.length;
+  }
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const p of pieces) {
+    out.set(p, at);
+    at += p.length;
+  }
   return appendChecksum(out);
 }

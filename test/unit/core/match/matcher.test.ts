@@ -72,4 +72,24 @@ describe('Matcher', () => {
     const m = Matcher.build(entries, classes);
     expect(m.match('usb:v13FDp3940d0150dc00dsc00dp00ic08isc06ip50in00')).toEqual([0, 1]);
   });
+
+  it('rebuilds from its own stored arrays and byte classes (fromOwn) answering as the original; checks their shape, not every edge', () => {
+    const classes = new ClassTable();
+    const patterns = ['pci:v*d[0-9]*', 'usb:v1p2*', 'acpi*:PNP0303:*', 'of:N*T[Ll]*', 'x?y'];
+    const m = Matcher.build(patterns.map((p, i) => ({ tokens: compilePattern(p, classes)!, value: i })), classes);
+    const t = m.compiled();
+    const keys = ['pci:v8086d5', 'usb:v1p2q', 'acpiX:PNP0303:', 'of:NfooTl', 'xzy', 'nothing'];
+    const own = Matcher.fromOwn(t, classes, patterns.length, 64, m.byteClasses().byteClass);
+    expect(own).toBeInstanceOf(Matcher);
+    expect(keys.map((k) => (own as Matcher).match(k))).toEqual(keys.map((k) => m.match(k)));
+    expect((own as Matcher).byteClasses()).toEqual(m.byteClasses());
+    expect(Matcher.fromOwn(t, classes, patterns.length, 64, new Uint8Array(255))).toBe('byte classes are not 256 bytes');
+    expect(Matcher.fromOwn({ ...t, valueStart: t.valueStart.subarray(1) }, classes, patterns.length)).toBe('array lengths disagree');
+    expect(Matcher.fromOwn(t, classes, 2)).toMatch(/^value \d+ out of range$/);
+    // What fromOwn leaves to the writer (and the CRC): an edge pointing backwards is refused by fromCompiled only.
+    const back = { ...t, edgeTarget: t.edgeTarget.slice() };
+    back.edgeTarget[3] = 0;
+    expect(Matcher.fromCompiled(back, classes, patterns.length)).toBe('edge target out of range');
+    expect(Matcher.fromOwn(back, classes, patterns.length)).toBeInstanceOf(Matcher);
+  });
 });

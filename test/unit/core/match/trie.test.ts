@@ -24,7 +24,12 @@ function copy(t: CompiledTrie): CompiledTrie {
 describe('validateTrie', () => {
   it('accepts what TrieBuilder lays out', () => {
     const { t, classes } = layoutOf(['pci:v*d[0-9]*', 'usb:v1p2', 'acpi*:PNP0303:*']);
-    expect(validateTrie(t, classes, 3)).toBeNull();
+    const used = validateTrie(t, classes, 3);
+    expect(used).toBeInstanceOf(Uint8Array);
+    // The tokens it found on its way: the literal bytes, `*` (257) and the one bracket set (258).
+    const tokens = [...(used as Uint8Array)].flatMap((u, tok) => (u === 1 ? [tok] : []));
+    expect(tokens.filter((tok) => tok < 256).map((c) => String.fromCharCode(c)).join('')).toBe('0123:NPabcdipsuv');
+    expect(tokens.filter((tok) => tok >= 256)).toEqual([257, 258]);
   });
 
   it('names the problem in damaged arrays instead of accepting them', () => {
@@ -72,10 +77,12 @@ describe('Trie', () => {
     expect(trie.valueCount(closure[0]!)).toBe(0);
   });
 
-  it('computes the injection points TrieBuilder found on its way', () => {
+  it('finds the injection points: the literal-path nodes a wildcard, ? or bracket edge leaves', () => {
     const { t } = layoutOf(['pci:v*', 'pci:v0000*d?', 'usb:[ab]x', 'plain', '*']);
-    expect([...new Trie(t).injects]).toEqual([...t.injects]);
-    expect(t.injects.reduce((a, b) => a + b, 0)).toBe(4);
+    const trie = new Trie(t);
+    const at = (path: string): number => [...path].reduce((n, ch) => trie.literalChild(n, ch.charCodeAt(0)), 0);
+    expect(['', 'pci:v', 'pci:v0000', 'usb:'].map((p) => trie.opensWild(at(p)))).toEqual([true, true, true, true]);
+    expect(['p', 'pci:', 'pci:v0', 'plain', 'usb'].map((p) => trie.opensWild(at(p)))).toEqual([false, false, false, false, false]);
   });
 
   it('walks a 100,000-token path without recursion', () => {

@@ -1,10 +1,14 @@
 /**
- * meta.pb integrity: the checksum hotplugd's writer appends (field 106) turns
+ * meta.pb integrity: the checksum hotplugd's writer appends (field 109, a
+ * CRC-32; field 106, a SHA-256, in files older hotplugd wrote) turns
  * every damaged file into an E_INDEX_CORRUPT refusal instead of an index that
  * silently answers differently.
  */
+import { createHash, randomBytes } from 'node:crypto';
+import * as zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { ModuleIndex } from '../../../../../src/core/index/module-index.js';
+import { crc32, crc32Js, CRC_LEN, SHA_LEN } from '../../../../../src/core/index/meta/checksum.js';
 import { decodeMeta } from '../../../../../src/core/index/meta/read.js';
 import { encodeMeta } from '../../../../../src/core/index/meta/write.js';
 import { HotplugError } from '../../../../../src/errors.js';
@@ -62,7 +66,7 @@ describe('meta.pb checksum', () => {
   // one flip here made a compiled-matcher offset walk 2^32 elements.
   it('shows what the checksum guards against: without it, some flips change answers silently', async () => {
     const bytes = await encodeMeta(depmodParts(dir));
-    const unchecked = bytes.subarray(0, bytes.length - 35);
+    const unchecked = bytes.subarray(0, bytes.length - CRC_LEN);
     expect(fingerprint(new ModuleIndex(decodeMeta(unchecked, 'meta.pb')), queries)).toBe(
       fingerprint(new ModuleIndex(decodeMeta(bytes, 'meta.pb')), queries),
     );
@@ -79,10 +83,53 @@ describe('meta.pb checksum', () => {
 
   it('refuses a checksum field anywhere but at the end', async () => {
     const bytes = await encodeMeta(depmodParts(dir));
-    const trailer = bytes.subarray(bytes.length - 35);
+    const trailer = bytes.subarray(bytes.length - CRC_LEN);
     const moved = new Uint8Array(bytes.length);
     moved.set(trailer, 0);
-    moved.set(bytes.subarray(0, bytes.length - 35), 35);
+    moved.set(bytes.subarray(0, bytes.length - CRC_LEN), CRC_LEN);
     expect(() => decodeMeta(moved, 'x.pb')).toThrow(/checksum field/);
+  });
+
+  it('reads a meta.pb that ends with the SHA-256 field older hotplugd wrote, and refuses it damaged', async () => {
+    const bytes = await encodeMeta(depmodParts(dir));
+    const body = bytes.subarray(0, bytes.length - CRC_LEN);
+    const old = new Uint8Array(body.length + SHA_LEN);
+    old.set(body);
+    old.set([0xd2, 0x06, 0x20], body.length);
+    old.set(createHash('sha256').update(body).digest(), body.length + 3);
+    const queries1 = queries.slice(0, 200);
+    expect(fingerprint(new ModuleIndex(decodeMeta(old, 'old.pb')), queries1)).toBe(fingerprint(new ModuleIndex(decodeMeta(bytes, 'new.pb')), queries1));
+    const damaged = new Uint8Array(old);
+    damaged[body.length - 1]! ^= 0x10;
+    expect(() => decodeMeta(damaged, 'old.pb')).toThrow(/checksum mismatch/);
+  });
+
+  it('uses the SHA-256 field when the bytes before it only look like a CRC-32 field by chance', async () => {
+    const bytes = await encodeMeta(depmodParts(dir));
+    const body = bytes.subarray(0, bytes.length - CRC_LEN);
+    // A body (an unknown field 120 appended) whose SHA-256 digest ends with ed 06 .. .. .. ..: ~65,536 tries.
+    const head = createHash('sha256').update(body);
+    let file: Uint8Array | undefined;
+    for (let i = 0; i < 1 << 21 && file === undefined; i++) {
+      const extra = Uint8Array.from([0xc0, 0x07, (i & 0x7f) | 0x80, ((i >> 7) & 0x7f) | 0x80, i >> 14]);
+      const digest = head.copy().update(extra).digest();
+      if (digest[26] === 0xed && digest[27] === 0x06) {
+        file = new Uint8Array(body.length + extra.length + SHA_LEN);
+        file.set(body);
+        file.set(extra, body.length);
+        file.set([0xd2, 0x06, 0x20], body.length + extra.length);
+        file.set(digest, body.length + extra.length + 3);
+      }
+    }
+    expect(file).toBeDefined();
+    expect(decodeMeta(file!, 'x.pb').modules.length).toBe(decodeMeta(bytes, 'y.pb').modules.length);
+  });
+
+  it('computes zlib\'s CRC-32, also where the runtime has no zlib.crc32', () => {
+    const data = randomBytes(100_003);
+    const want = (zlib as { crc32?: (b: Uint8Array) => number }).crc32?.(data);
+    if (want !== undefined) expect(crc32(data)).toBe(want);
+    expect(crc32Js(data)).toBe(crc32(data));
+    expect(crc32Js(new TextEncoder().encode('123456789'))).toBe(0xcbf43926); // the CRC-32 check value
   });
 });

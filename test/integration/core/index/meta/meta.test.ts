@@ -54,6 +54,21 @@ describe('meta.pb', () => {
     );
   });
 
+  it('answers the same when read as hotplugd\'s own index cache (stored byte classes, no pass over every edge) as from depmod\'s text', async () => {
+    const parts = fixtureParts();
+    const bytes = await encodeMeta(parts, '', undefined, { radix: false });
+    const fromText = new ModuleIndex(parts);
+    const own = new ModuleIndex(decodeMeta(bytes, 'cache.idx', undefined, true));
+    const diffs: string[] = [];
+    for (const q of fixtureLines('corpus.txt').filter((x) => !x.startsWith('symbol:'))) {
+      const a = fromText.lookup(q).names.join(' ');
+      const b = own.lookup(q).names.join(' ');
+      if (a !== b) diffs.push(`${q}: text [${a}] own cache [${b}]`);
+    }
+    expect(diffs.slice(0, 20)).toEqual([]);
+    expect(own.matcherStats().byteClasses).toBe(fromText.matcherStats().byteClasses);
+  });
+
   it('answers the same from the compiled matchers as from the radix trees alone', async () => {
     const bytes = await encodeMeta(fixtureParts());
     const Ours = protobuf.loadSync(fileURLToPath(new URL('../../../../../proto/meta.proto', import.meta.url))).lookupType('hotplugd.meta.Meta');
@@ -61,6 +76,7 @@ describe('meta.pb', () => {
     delete msg.compiledDeviceMatches;
     delete msg.compiledBuiltinDeviceMatches;
     delete msg.checksum;
+    delete msg.crc32;
     msg.byteClasses = [];
     const radixOnly = appendChecksum(Ours.encode(msg).finish());
     expect(radixOnly.length).toBeLessThan(bytes.length / 2);
@@ -73,6 +89,20 @@ describe('meta.pb', () => {
       if (a !== b) diffs.push(`${q}: compiled [${a}] radix [${b}]`);
     }
     expect(diffs.slice(0, 20)).toEqual([]);
+  });
+
+  it('writes each compiled array at a multiple of 8 bytes into the file and reads it in place; from a misaligned buffer, as a copy', async () => {
+    const bytes = await encodeMeta(fixtureParts());
+    const t = decodeMeta(bytes, 'meta.pb').aliases.matcher.compiled();
+    for (const a of Object.values(t) as Uint8Array[]) {
+      expect(a.buffer).toBe(bytes.buffer);
+      expect((a.byteOffset - bytes.byteOffset) % 8).toBe(0);
+    }
+    const shifted = new Uint8Array(bytes.length + 1).subarray(1);
+    shifted.set(bytes);
+    const u = decodeMeta(shifted, 'meta.pb').aliases.matcher.compiled();
+    expect(u.edgeTarget.buffer).not.toBe(shifted.buffer);
+    expect(Buffer.from(u.edgeTarget.buffer, u.edgeTarget.byteOffset, u.edgeTarget.byteLength).equals(Buffer.from(t.edgeTarget.buffer, t.edgeTarget.byteOffset, t.edgeTarget.byteLength))).toBe(true);
   });
 
   it('refuses compiled matchers whose arrays point out of range', async () => {
