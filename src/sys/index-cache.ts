@@ -27,7 +27,7 @@
  * The cache directory must be writable by root only (it is created 0755):
  * the checksum proves a cache intact, not who wrote it.
  */
-import { accessSync, type BigIntStats, constants, mkdirSync, statSync } from 'node:fs';
+import { accessSync, type BigIntStats, constants, lstatSync, mkdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { symbolsLoader } from '../core/index/assemble.js';
 import { symbolsStream } from '../core/index/from-depmod.js';
@@ -150,6 +150,12 @@ export function pendingWrite(file: string, modulesDir: string, parts: IndexParts
 
 export interface CacheHit {
   parts: IndexParts;
+  /**
+   * 'own': decoded as this hotplugd's own output (checks made when it was
+   * built not repeated); 'full': every check a meta.pb gets, because someone
+   * else than this user or root could have written the file (see writableOnlyByUs).
+   */
+  checked: 'own' | 'full';
   /** Set when a source had to be hashed (its stat changed, or was racy) and matched: the record is written again. */
   rewrite: PendingCacheWrite | undefined;
 }
@@ -205,8 +211,11 @@ export function readCache(file: string, modulesDir: string): CacheRead {
       rewrite ||= st.size !== s.size || st.mtimeNs !== s.mtimeNs || st.ino !== s.ino || s.mtimeNs < statTimeNs - RACY_NS;
       fresh.push({ ...s, size: st.size, mtimeNs: st.mtimeNs, ino: st.ino });
     }
-    // Intact (its CRC-32), this hotplugd's format, fresh: decoded as this hotplugd's own (decodeMeta's `own`).
-    const decoded = decodeMeta(bytes, file, checksumAt, true);
+    // Intact (its CRC-32), this hotplugd's format, fresh: decoded as this
+    // hotplugd's own (decodeMeta's `own`) when only this user or root can
+    // have written it; otherwise checked as fully as any meta.pb.
+    const own = writableOnlyByUs(file);
+    const decoded = decodeMeta(bytes, file, checksumAt, own);
     if (decoded.kernelRelease !== release) return { problem: `built for release ${decoded.kernelRelease}, not ${release}` };
     const warnings = decoded.warnings;
     const parts: IndexParts = {
@@ -222,10 +231,30 @@ export function readCache(file: string, modulesDir: string): CacheRead {
     const again: PendingCacheWrite | undefined = rewrite
       ? () => Promise.resolve(writeCacheFile(file, replaceCacheRecord(bytes, at, { ...record, statTimeNs, sources: fresh })))
       : undefined;
-    return { hit: { parts, rewrite: again } };
+    return { hit: { parts, checked: own ? 'own' : 'full', rewrite: again } };
   } catch (e) {
     if (isHotplugError(e)) return { problem: e.message.startsWith(`${file}: `) ? e.message.slice(file.length + 2) : e.message, code: e.code };
     return { problem: `cannot be used (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` };
+  }
+}
+
+/**
+ * Whether only this user (or root) can have written `file`: the file and its
+ * directory are owned by this effective uid or by root, and neither is
+ * writable by group or others (sshd's StrictModes rule). A CRC-32 proves the
+ * bytes undamaged, not who wrote them: a cache in a directory others may
+ * write (a `--cache-dir` in /tmp, say) is decoded with every check.
+ */
+export function writableOnlyByUs(file: string): boolean {
+  const uid = process.geteuid?.() ?? -1;
+  try {
+    for (const path of [file, dirname(file)]) {
+      const st = lstatSync(path);
+      if ((st.uid !== uid && st.uid !== 0) || (st.mode & 0o022) !== 0 || st.isSymbolicLink()) return false;
+    }
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -3,7 +3,7 @@
  * files do; every kind of staleness or damage is one problem and a rebuild,
  * never a crash or a wrong answer.
  */
-import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import protobuf from 'protobufjs';
@@ -65,6 +65,20 @@ describe('index cache', () => {
     // Its module list is a module table (module-table.ts), not a Module message per module; no radix trees.
     const msg = protobuf.Root.fromJSON(META_SCHEMA).lookupType('hotplugd.meta.Meta').decode(readFileSync(file)) as unknown as Record<string, unknown[] | object | undefined>;
     expect([msg.modules, msg.moduleDeviceMatches ?? null, typeof msg.moduleTable]).toEqual([[], null, 'object']);
+  });
+
+  it('skips the build-time checks only for a cache that no one but this user or root can have written', async () => {
+    await load();
+    const mine = readCache(file, dir);
+    expect('hit' in mine && mine.hit.checked).toBe('own');
+    chmodSync(cacheDir, 0o777); // a directory anyone may write (a --cache-dir in /tmp, say)
+    const shared = readCache(file, dir);
+    expect('hit' in shared && shared.hit.checked).toBe('full');
+    expect('hit' in shared && answers(loadIndexWithCache(loc).index, queries)).toBe(answers(loadIndexWithCache({ ...loc, cacheDir: '' }).index, queries));
+    chmodSync(cacheDir, 0o755);
+    chmodSync(file, 0o666);
+    const writable = readCache(file, dir);
+    expect('hit' in writable && writable.hit.checked).toBe('full');
   });
 
   it('is used for a module directory whose modules.dep names a module by an absolute path (depmod.d `external`), which loads from there', async () => {
