@@ -128,8 +128,9 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
   const policy = queuePolicy(values);
   if (s.fallback !== undefined) s.log.warn({ reason: s.fallback }, 'cannot load modules here: running as dry-run');
   // Metrics count every record from here on (prom-client itself loads after
-  // start-up, metrics-feed.ts); the gauges are read at each scrape. Served by
-  // `hotplugd metrics` through the control socket, and over HTTP with --metrics-listen.
+  // start-up, metrics-feed.ts); the gauges are read at each rendering. Served by
+  // `hotplugd metrics` through the control socket, and over HTTP with
+  // --metrics-listen (one rendering a second, shared by the scrapes: metrics-http.ts).
   const feed = new MetricsFeed(s.tap, () => daemonGauges(daemon));
   let cacheWrite: PendingCacheWrite | undefined;
   let cacheWrites = 0;

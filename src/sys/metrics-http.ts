@@ -1,17 +1,37 @@
 /**
  * `--metrics-listen ADDR:PORT`: a small HTTP server for Prometheus scrapes.
  * GET (and HEAD) /metrics answers the exposition; any other path 404, any
- * other method 405, a request with a body 413. Bounded: headers must arrive
- * within 5 s and the whole request within 10 s, at most 8 KiB of headers, 16
- * connections at once (more are refused by the server), idle keep-alive
- * connections closed after 5 s. Nothing a client sends is buffered.
+ * other method 405, a request with a body 413. Bounded: one request per
+ * connection (every answer closes it; Prometheus never pipelines, and
+ * pipelined requests would otherwise queue answers without limit), headers
+ * within 2 s, at most 8 KiB of them, 16 connections at once and 4 from one
+ * remote address (more are closed unanswered), a connection idle for 10 s
+ * closed. One rendering of the exposition is served for 1 s, to every scrape
+ * in that time. Nothing a client sends is buffered.
  * Imported only when --metrics-listen is given (node:http stays off the boot path).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { HotplugError } from '../errors.js';
 import { formatAddress, type ListenAddress } from './listen-address.js';
 
 export const METRICS_MAX_CONNECTIONS = 16;
+/** Connections at once from one remote address, under METRICS_MAX_CONNECTIONS. */
+export const METRICS_MAX_PER_ADDRESS = 4;
+/** How long one rendering of the exposition is served (ms). */
+export const METRICS_CACHE_MS = 1000;
+/** The request's headers must be complete this long after the connection opens (ms). */
+export const METRICS_HEADERS_TIMEOUT_MS = 2000;
+
+export interface MetricsServerOptions {
+  /** The flag named in errors (default --metrics-listen). */
+  flag?: string;
+  /** How long one rendering is served (default METRICS_CACHE_MS; 0: each scrape renders). */
+  cacheMs?: number;
+  /** A monotonic clock in ms (default performance.now; tests). */
+  now?: () => number;
+}
 
 export interface MetricsServer {
   /** The address bound (the real port when 0 was asked). */
@@ -34,7 +54,27 @@ function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
-async function serve(source: MetricsSource, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/**
+ * `render` shared: a call within `ms` of the rendering in use (in flight or
+ * done) gets that rendering's promise, so concurrent and repeated scrapes
+ * cost one rendering a window. A rendering that fails is not served again.
+ */
+export function cachedText(render: () => Promise<string>, ms: number, now: () => number = () => performance.now()): () => Promise<string> {
+  let last: { at: number; text: Promise<string> } | undefined;
+  return () => {
+    const t = now();
+    if (last === undefined || !(t - last.at < ms && t >= last.at)) {
+      const entry = { at: t, text: render() };
+      last = entry;
+      entry.text.catch(() => {
+        if (last === entry) last = undefined;
+      });
+    }
+    return last.text;
+  };
+}
+
+async function serve(text: () => Promise<string>, contentType: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const path = (req.url ?? '').split('?')[0];
   if (hasBody(req)) {
     // Never read: the connection is closed after the answer.
@@ -43,14 +83,14 @@ async function serve(source: MetricsSource, req: IncomingMessage, res: ServerRes
   }
   if (path !== '/metrics') return answer(res, 404, 'not found: the metrics are at /metrics\n');
   if (req.method !== 'GET' && req.method !== 'HEAD') return answer(res, 405, 'method not allowed\n', { Allow: 'GET, HEAD' });
-  let text: string;
+  let body: string;
   try {
-    text = await source.text();
+    body = await text();
   } catch (e) {
     return answer(res, 500, `metrics unavailable: ${(e as Error).message}\n`);
   }
-  res.writeHead(200, { 'Content-Type': source.contentType, 'Content-Length': Buffer.byteLength(text) });
-  res.end(req.method === 'HEAD' ? undefined : text);
+  res.writeHead(200, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body) });
+  res.end(req.method === 'HEAD' ? undefined : body);
 }
 
 /** Why listen(2) failed, in words an administrator can act on. */
@@ -70,13 +110,53 @@ function listenProblem(e: NodeJS.ErrnoException): string {
   }
 }
 
-/** Listen on `addr`; rejects with E_SYSTEM (address in use, not available, ...) naming the flag. */
-export function startMetricsServer(addr: ListenAddress, source: MetricsSource, flag = '--metrics-listen'): Promise<MetricsServer> {
-  const server: Server = createServer({ maxHeaderSize: 8192, headersTimeout: 5000, requestTimeout: 10_000, keepAliveTimeout: 5000, connectionsCheckingInterval: 1000 }, (req, res) => {
-    serve(source, req, res).catch(() => res.destroy());
+/**
+ * Closes a connection past `max` from one remote address, before it is read:
+ * a client that holds connections open (slow headers, reconnecting at each
+ * timeout) can take at most `max` of the server's, not all of them.
+ */
+function capPerAddress(server: Server, max: number): void {
+  const open = new Map<string, number>();
+  server.on('connection', (socket: Socket) => {
+    const key = socket.remoteAddress;
+    if (key === undefined) return void socket.destroy(); // already gone
+    const n = open.get(key) ?? 0;
+    if (n >= max) return void socket.destroy();
+    open.set(key, n + 1);
+    socket.once('close', () => {
+      const left = (open.get(key) ?? 1) - 1;
+      if (left === 0) open.delete(key);
+      else open.set(key, left);
+    });
   });
+}
+
+/** Listen on `addr`; rejects with E_SYSTEM (address in use, not available, ...) naming the flag. */
+export function startMetricsServer(addr: ListenAddress, source: MetricsSource, opts: MetricsServerOptions = {}): Promise<MetricsServer> {
+  const flag = opts.flag ?? '--metrics-listen';
+  const text = cachedText(() => source.text(), opts.cacheMs ?? METRICS_CACHE_MS, opts.now);
+  const served = new WeakSet<Socket>();
+  // A request always arrives whole with its headers (bodies are refused
+  // unread), so the request timeout adds little to the headers timeout.
+  const server: Server = createServer(
+    { maxHeaderSize: 8192, headersTimeout: METRICS_HEADERS_TIMEOUT_MS, requestTimeout: 5000, keepAliveTimeout: 5000, connectionsCheckingInterval: 500 },
+    (req, res) => {
+      // One request a connection. HTTP/1.1 requests after the first Node
+      // answers itself with 503 (maxRequestsPerSocket), unrendered; this does
+      // the same for HTTP/1.0 keep-alive. Those answers are never sent: the
+      // first answer closes the connection.
+      if (served.has(req.socket)) return answer(res, 503, 'one request per connection\n');
+      served.add(req.socket);
+      res.shouldKeepAlive = false;
+      serve(text, source.contentType, req, res).catch(() => res.destroy());
+    },
+  );
   server.maxConnections = METRICS_MAX_CONNECTIONS;
+  server.maxRequestsPerSocket = 1;
   server.maxHeadersCount = 64;
+  // An answer the client does not read, or a connection kept idle, is dropped.
+  server.setTimeout(10_000);
+  capPerAddress(server, METRICS_MAX_PER_ADDRESS);
   server.on('clientError', (_e, socket) => socket.destroy());
   return new Promise((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) => {

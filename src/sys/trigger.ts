@@ -7,10 +7,11 @@
  * entered only as directories (symlinks are never followed, so sysfs' link
  * loops cannot trap it), a `uevent` entry counts only when it is a regular
  * file, and anything else there is reported, not fatal. Each write opens the
- * file as `echo add > uevent` does, plus O_NOFOLLOW (a symlink is not an
- * attribute) and O_NONBLOCK (a FIFO put there fails at once instead of
- * waiting for a reader), then checks with fstat that it is a regular file
- * before writing a byte. Devices are written one at a time, parents before
+ * file write-only with O_NOFOLLOW (a symlink is not an attribute) and
+ * O_NONBLOCK (a FIFO put there fails at once instead of waiting for a reader)
+ * and without O_TRUNC (sysfs ignores it; elsewhere it would empty a file
+ * before the check), then checks with fstat that it is a regular file before
+ * writing a byte. Devices are written one at a time, parents before
  * children (sorted by path), as udevadm does.
  */
 import { constants } from 'node:fs';
@@ -79,12 +80,15 @@ async function subsystemOf(dir: string): Promise<string | undefined> {
 }
 
 /**
- * Write `action` to one uevent file: O_WRONLY|O_TRUNC as a shell's `>`, plus
- * O_NOFOLLOW and O_NONBLOCK; a descriptor that is not a regular file is closed
- * unwritten (E_INPUT). Errors are Node's, code intact (ENXIO for a FIFO).
+ * Write `action` to one uevent file: O_WRONLY|O_NOFOLLOW|O_NONBLOCK, no
+ * O_TRUNC, so that opening changes nothing: a file put in the tree's place
+ * (a directory swapped for a symlink during the walk) is not emptied, and a
+ * descriptor that is not a regular file is closed unwritten (E_INPUT). The
+ * action is written at offset 0 (a regular file that is not sysfs' keeps any
+ * longer contents past it). Errors are Node's, code intact (ENXIO for a FIFO).
  */
 export async function writeUevent(file: string, action: TriggerAction): Promise<void> {
-  const fh = await open(file, constants.O_WRONLY | constants.O_TRUNC | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+  const fh = await open(file, constants.O_WRONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
   try {
     if (!(await fh.stat()).isFile()) throw new HotplugError('E_INPUT', 'not a regular file: not written', { file });
     await fh.write(`${action}\n`);

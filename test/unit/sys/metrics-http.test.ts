@@ -1,13 +1,24 @@
 /**
  * The --metrics-listen HTTP server: address parsing, GET /metrics only, no
- * request bodies, a cap on connections, an address in use refused at once.
+ * request bodies, one request per connection, one rendering shared a second,
+ * caps on connections (in all and per remote address), an address in use
+ * refused at once.
  */
+import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HotplugError } from '../../../src/errors.js';
 import { CONTENT_TYPE } from '../../../src/metrics-feed.js';
 import { parseListenAddress } from '../../../src/sys/listen-address.js';
-import { METRICS_MAX_CONNECTIONS, type MetricsServer, startMetricsServer } from '../../../src/sys/metrics-http.js';
+import {
+  cachedText,
+  METRICS_CACHE_MS,
+  METRICS_MAX_CONNECTIONS,
+  METRICS_MAX_PER_ADDRESS,
+  type MetricsServer,
+  type MetricsServerOptions,
+  startMetricsServer,
+} from '../../../src/sys/metrics-http.js';
 
 const source = { text: async (): Promise<string> => 'hotplugd_up 1\n', contentType: CONTENT_TYPE };
 let servers: MetricsServer[] = [];
@@ -18,11 +29,44 @@ afterEach(async () => {
   servers = [];
 });
 
-async function start(host = '127.0.0.1'): Promise<{ base: string; server: MetricsServer }> {
-  const server = await startMetricsServer({ host, port: 0 }, source);
+async function start(host = '127.0.0.1', opts: MetricsServerOptions & { source?: typeof source } = {}): Promise<{ base: string; server: MetricsServer }> {
+  const server = await startMetricsServer({ host, port: 0 }, opts.source ?? source, opts);
   servers.push(server);
   const h = host.includes(':') ? `[${host}]` : host;
   return { base: `http://${h}:${server.address.port}`, server };
+}
+
+/** A connection to `port` from `localAddress` (any 127.x.y.z is this host's), once connected. */
+async function open(port: number, localAddress = '127.0.0.1'): Promise<Socket> {
+  const s = connect({ port, host: '127.0.0.1', localAddress });
+  sockets.push(s);
+  await new Promise((r) => s.once('connect', r));
+  return s;
+}
+
+/** Everything the server sends on `s` until it closes the connection. */
+function readAll(s: Socket): Promise<string> {
+  let got = '';
+  s.on('data', (d: Buffer) => (got += d.toString('latin1')));
+  return new Promise((r) => s.once('close', () => r(got)));
+}
+
+/** The status of GET /metrics sent from `localAddress`, 0 when the connection is closed unanswered. */
+function statusFrom(port: number, localAddress: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = request({ host: '127.0.0.1', port, path: '/metrics', localAddress, agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', () => resolve(0));
+    req.end();
+  });
+}
+
+/** A source that counts its renderings and names each in its text. */
+function counting(): { source: typeof source; renders: () => number } {
+  let n = 0;
+  return { source: { text: async () => `hotplugd_render ${++n}\n`, contentType: CONTENT_TYPE }, renders: () => n };
 }
 
 function usage(f: () => unknown): string {
@@ -79,16 +123,64 @@ describe('the metrics HTTP server', () => {
     expect((await fetch(`${base}/metrics`)).status).toBe(200);
   });
 
+  it('answers one request per connection and closes it: pipelined requests are never answered or rendered', async () => {
+    const { source: src, renders } = counting();
+    const { server } = await start('127.0.0.1', { source: src, cacheMs: 0 });
+    for (const request of ['GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n', 'GET /metrics HTTP/1.0\r\nConnection: keep-alive\r\n\r\n']) {
+      const s = await open(server.address.port);
+      const got = readAll(s);
+      s.write(request.repeat(200));
+      const text = await got;
+      expect(text.match(/^HTTP\/1\.1 \d+/gm), request).toEqual(['HTTP/1.1 200']);
+      expect(text).toMatch(/\r\nConnection: close\r\n/i);
+    }
+    expect(renders()).toBe(2);
+  });
+
+  it(`renders once for the scrapes within ${METRICS_CACHE_MS} ms, concurrent or not, and again after`, async () => {
+    const { source: src, renders } = counting();
+    let clock = 5000;
+    const { base } = await start('127.0.0.1', { source: src, now: () => clock });
+    const first = await Promise.all([1, 2, 3, 4].map(async () => (await fetch(`${base}/metrics`)).text()));
+    expect(first).toEqual(Array(4).fill('hotplugd_render 1\n'));
+    clock += METRICS_CACHE_MS - 1;
+    expect(await (await fetch(`${base}/metrics`)).text()).toBe('hotplugd_render 1\n');
+    clock += 1;
+    expect(await (await fetch(`${base}/metrics`)).text()).toBe('hotplugd_render 2\n');
+    expect(renders()).toBe(2);
+  });
+
+  it('does not serve a failed rendering again', async () => {
+    let n = 0;
+    const text = cachedText(async () => (++n === 1 ? Promise.reject(new Error('boom')) : `ok ${n}`), 1000, () => 0);
+    await expect(text()).rejects.toThrow('boom');
+    expect(await text()).toBe('ok 2');
+    expect(await text()).toBe('ok 2');
+    expect(n).toBe(2);
+  });
+
+  it(`closes a connection past ${METRICS_MAX_PER_ADDRESS} from one address unanswered, and serves another address`, async () => {
+    const { server } = await start();
+    const port = server.address.port;
+    const held: Socket[] = [];
+    for (let i = 0; i < METRICS_MAX_PER_ADDRESS; i++) held.push(await open(port, '127.0.0.2'));
+    const extra = await open(port, '127.0.0.2');
+    const got = readAll(extra);
+    extra.write('GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(await got).toBe(''); // closed, never answered
+    expect(await statusFrom(port, '127.0.0.3')).toBe(200);
+    // The address's count goes down as its connections close.
+    held[0]!.destroy();
+    let status = 0;
+    for (let i = 0; i < 50 && status !== 200; i++) status = await statusFrom(port, '127.0.0.2');
+    expect(status).toBe(200);
+  });
+
   it(`closes connections past ${METRICS_MAX_CONNECTIONS} at once and keeps serving the others`, async () => {
     const { server, base } = await start();
-    const open = async (): Promise<Socket> => {
-      const s = connect(server.address.port, '127.0.0.1');
-      sockets.push(s);
-      await new Promise((r) => s.once('connect', r));
-      return s;
-    };
-    for (let i = 0; i < METRICS_MAX_CONNECTIONS; i++) await open();
-    const extra = await open();
+    const port = server.address.port;
+    for (let i = 0; i < METRICS_MAX_CONNECTIONS; i++) await open(port, `127.0.1.${1 + Math.floor(i / METRICS_MAX_PER_ADDRESS)}`);
+    const extra = await open(port, '127.0.2.1');
     await new Promise((r) => extra.once('close', r)); // closed by the server, never answered
     for (const s of sockets.splice(0)) s.destroy();
     // The server still answers once the idle connections are gone.

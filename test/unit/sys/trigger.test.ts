@@ -119,6 +119,29 @@ describe('triggerDevices', () => {
     expect(readFileSync(join(dir, 'target'), 'utf8')).toBe('keep');
   });
 
+  it('opens without O_TRUNC: a regular uevent that is not sysfs\' keeps its contents past the action', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hotplugd-trigger-'));
+    writeFileSync(join(dir, 'uevent'), 'DRIVER=longer contents\n');
+    await writeUevent(join(dir, 'uevent'), 'add');
+    expect(readFileSync(join(dir, 'uevent'), 'utf8')).toBe('add\nER=longer contents\n');
+    // A device directory swapped for a symlink after the walk: the write goes
+    // through it (only the last component is O_NOFOLLOW) but empties nothing.
+    const root = fakeSysfs(TREE);
+    const elsewhere = mkdtempSync(join(tmpdir(), 'hotplugd-elsewhere-'));
+    writeFileSync(join(elsewhere, 'uevent'), 'precious data\n');
+    const r = await triggerDevices(root, {
+      action: 'add',
+      onDevice: (d) => {
+        if (!d.file.endsWith('0000:00:01.0/uevent')) return;
+        const victim = join(root, 'devices/platform/pcspkr');
+        execFileSync('rm', ['-r', victim]);
+        symlinkSync(elsewhere, victim);
+      },
+    });
+    expect(r.written).toBe(6);
+    expect(readFileSync(join(elsewhere, 'uevent'), 'utf8')).toBe('add\nious data\n');
+  });
+
   it('counts a failed write with its errno and goes on', async () => {
     const root = fakeSysfs(TREE);
     // A directory where the file should be, after the walk saw a file: EISDIR on open.
