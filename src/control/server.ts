@@ -19,10 +19,15 @@
  *   dropped and nothing more is read but its EOF;
  * - a client that does not read: when its unsent output passes
  *   MAX_WRITE_BUFFER it is dropped (a monitor gets one last line saying so).
- * Every connection the server ends is destroyed after its last line is
- * flushed (or after CLOSE_GRACE_MS for a peer that never reads): a refused
- * peer that never closes its side holds no descriptor. A monitor whose peer
- * sent EOF, or whose socket errs, ends at once.
+ * Every connection the server ends (a refusal, an error, a timeout) gets its
+ * last line and our EOF; it is destroyed when the peer's EOF comes, or
+ * CLOSE_GRACE_MS later: a refused peer that never closes its side holds no
+ * descriptor for long. At most MAX_LINGERING such connections wait for the
+ * peer; past that, one is destroyed as soon as its line is flushed (a flood
+ * of refused connections holds a bounded number of descriptors). Waiting
+ * for the peer lets a client that writes its request right after connecting
+ * read the refusal instead of failing with EPIPE. A monitor whose peer sent
+ * EOF, or whose socket errs, ends at once.
  * Nothing a client does throws into the daemon: every handler call is
  * caught, every socket error ends only that connection.
  */
@@ -37,6 +42,7 @@ export const MAX_PER_UID = 16;
 export const IDLE_MS = 10_000;
 export const LINE_MS = 5_000;
 export const CLOSE_GRACE_MS = 5_000;
+export const MAX_LINGERING = 32;
 export const RATE_PER_SECOND = 1000;
 export const RATE_BURST = 2000;
 export const MAX_PENDING = 64;
@@ -86,6 +92,8 @@ export interface ServerOptions {
   idleMs?: number;
   lineMs?: number;
   maxWriteBuffer?: number;
+  closeGraceMs?: number;
+  maxLingering?: number;
 }
 
 export class ControlServer {
@@ -96,6 +104,8 @@ export class ControlServer {
   /** Connections refused or dropped, by reason (status, tests). */
   readonly refused = { busy: 0, denied: 0, oversize: 0, rate: 0, slow: 0, idle: 0 };
   private stopping = false;
+  /** Ended connections waiting for their peer's EOF. */
+  private lingering = 0;
   /** Connections streaming records now (monitor). */
   monitors = 0;
 
@@ -144,15 +154,34 @@ export class ControlServer {
     this.conns.clear();
   }
 
-  /**
-   * One last line, then the descriptor goes: destroyed once the line is
-   * flushed, or after CLOSE_GRACE_MS when the peer does not read. With
-   * allowHalfOpen, end() alone waits for the peer's EOF forever (a peer
-   * that never closes kept one descriptor per refused call).
-   */
   private refuse(socket: Socket, why: 'busy' | 'denied', reply: Reply): void {
     this.refused[why]++;
-    finish(socket, reply);
+    this.finish(socket, reply);
+  }
+
+  /**
+   * End a connection: its last line (if any) and our EOF, the peer's data
+   * read and discarded (so its EOF is seen), destroyed at that EOF or after
+   * the grace time; or, with MAX_LINGERING already waiting, as soon as the
+   * line is flushed. With allowHalfOpen, end() alone waits for the peer's
+   * EOF forever (a peer that never closed kept one descriptor per refusal).
+   */
+  private finish(socket: Socket, reply: Reply | undefined): void {
+    if (socket.destroyed) return;
+    // The peer's EOF came already: nothing to wait for once the line is out.
+    const linger = !socket.readableEnded && this.lingering < (this.opts.maxLingering ?? MAX_LINGERING);
+    if (linger) {
+      this.lingering++;
+      socket.once('close', () => this.lingering--);
+    }
+    socket.removeAllListeners('data');
+    socket.on('data', () => undefined);
+    socket.resume();
+    socket.once('end', () => socket.destroy());
+    socket.end(reply === undefined ? '' : line(reply), () => {
+      if (!linger) socket.destroy();
+    });
+    setTimeout(() => socket.destroy(), this.opts.closeGraceMs ?? CLOSE_GRACE_MS).unref();
   }
 
   private serve(socket: Socket, cred: PeerCred, root: boolean): void {
@@ -201,7 +230,7 @@ export class ControlServer {
     const fail = (reply: Reply | undefined): void => {
       closed = true;
       stopTimer();
-      finish(socket, reply);
+      this.finish(socket, reply);
     };
     const write = (text: string): boolean => {
       if (closed) return false;
@@ -292,21 +321,6 @@ export class ControlServer {
       return errorReply('E_FAILED', `internal error: ${(e as Error).message}`);
     }
   }
-}
-
-/**
- * End a connection: its last line (if any), then destroy once flushed; the
- * peer's data is read and discarded meanwhile (so its EOF is seen), and a
- * peer that never reads is cut after CLOSE_GRACE_MS.
- */
-function finish(socket: Socket, reply: Reply | undefined): void {
-  if (socket.destroyed) return;
-  socket.removeAllListeners('data');
-  socket.on('data', () => undefined);
-  socket.resume();
-  socket.once('end', () => socket.destroy());
-  socket.end(reply === undefined ? '' : line(reply), () => socket.destroy());
-  setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
 }
 
 function line(obj: unknown): string {

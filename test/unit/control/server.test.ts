@@ -137,13 +137,13 @@ describe('ControlServer', () => {
     first.destroy();
   });
 
-  it('destroys refused connections (E_DENIED, E_BUSY) though the peer never closes its side: no descriptor is held', async () => {
-    const denied = await serve({ credentials: () => undefined });
+  it('destroys refused connections (E_DENIED, E_BUSY) whose peer never closes its side, after the grace time', async () => {
+    const denied = await serve({ credentials: () => undefined, closeGraceMs: 200 });
     const peers = await Promise.all(Array.from({ length: 20 }, () => holder(denied.path)));
     expect(await eventually(() => peers.every((p) => p.ended()))).toBe(true);
     expect(peers.every((p) => p.lines[0]?.code === 'E_DENIED')).toBe(true);
     expect(await eventually(async () => (await connections(denied.server)) === 0)).toBe(true);
-    const busy = await serve({ maxConnections: 1 });
+    const busy = await serve({ maxConnections: 1, closeGraceMs: 200 });
     const first = await holder(busy.path);
     first.s.write('{"cmd":"status"}\n');
     await eventually(() => first.lines.length === 1);
@@ -152,6 +152,24 @@ describe('ControlServer', () => {
     expect(await eventually(async () => (await connections(busy.server)) === 1)).toBe(true);
     expect(busy.control.refused.busy).toBe(20);
     for (const p of [...peers, first, ...refused]) p.s.destroy();
+  });
+
+  it('waits for the EOF of at most maxLingering refused peers; the rest are destroyed once their line is out', async () => {
+    const { path, server } = await serve({ credentials: () => undefined, maxLingering: 5 });
+    const peers = await Promise.all(Array.from({ length: 20 }, () => holder(path)));
+    expect(await eventually(() => peers.every((p) => p.lines[0]?.code === 'E_DENIED'))).toBe(true);
+    expect(await eventually(async () => (await connections(server)) === 5)).toBe(true);
+    // A peer that closes its side is let go at once.
+    for (const p of peers) p.s.end();
+    expect(await eventually(async () => (await connections(server)) === 0)).toBe(true);
+  });
+
+  it('lets a refused client that writes at once read its refusal (no EPIPE)', async () => {
+    const { path } = await serve({ credentials: () => undefined });
+    for (let i = 0; i < 20; i++) {
+      const r = await talk(path, ['{"cmd":"status"}'], 1);
+      expect(r.replies).toEqual([expect.objectContaining({ code: 'E_DENIED' })]);
+    }
   });
 
   it('keeps slots for root and caps each other uid', async () => {
