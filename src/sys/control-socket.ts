@@ -4,9 +4,14 @@
  *   is given 0755 whatever the umask (the unit's UMask=0077 would make it
  *   0700, and --control-group members could not reach the socket);
  * - the parent must be a real directory (not a symlink), owned by the
- *   daemon's euid and writable by no one else, and each directory above it
- *   owned by root or that euid and not group/other-writable unless sticky
- *   (sshd's StrictModes): no one else can swap a name under us;
+ *   daemon's euid and not group/other-writable unless sticky, and each
+ *   directory above it owned by root or that euid and likewise (sshd's
+ *   StrictModes, with sticky directories allowed): no one else can swap a
+ *   name under us. A sticky parent is allowed because Kubernetes' emptyDir
+ *   (medium: Memory, the daemonset's /run/hotplugd) is a tmpfs of mode
+ *   1777; there no one else can rename or remove our private directory or
+ *   socket, or an entry we would replace, so the worst another user can do
+ *   is take the name first (start-up then fails, naming it);
  * - a path taken by a live daemon (a connect succeeds) is an error naming it;
  *   anything that is not a socket is refused and never removed;
  * - the socket is bound inside a fresh private 0700 directory made under the
@@ -90,7 +95,7 @@ export function checkParent(dir: string, euid = process.geteuid?.() ?? 0): void 
   if (st.isSymbolicLink()) refuse(dir, 'is a symlink');
   if (!st.isDirectory()) refuse(dir, 'is not a directory');
   if (st.uid !== euid) refuse(dir, `is owned by uid ${st.uid}, not the daemon's uid ${euid}`);
-  if ((st.mode & 0o022) !== 0) refuse(dir, `is writable by its group or others (mode ${(st.mode & 0o7777).toString(8)})`);
+  if ((st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0) refuse(dir, `is writable by its group or others and not sticky (mode ${(st.mode & 0o7777).toString(8)})`);
   for (let d = dirname(resolve(dir)); ; d = dirname(d)) {
     let a;
     try {

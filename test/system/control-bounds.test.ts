@@ -112,7 +112,7 @@ describe('control socket bounds', () => {
     const d = startDaemon([...INDEX, '--mode', 'dry-run', '--sysfs', emptySysfs(), '--control', join(dir, 'control')]);
     daemons.push(d);
     expect(await d.exited).toBe(111);
-    expect(d.stderr()).toContain(`${dir}: control socket directory is writable by its group or others (mode 777); refused`);
+    expect(d.stderr()).toContain(`${dir}: control socket directory is writable by its group or others and not sticky (mode 777); refused`);
     expect(readdirSync(dir)).toEqual([]);
   });
 

@@ -39,11 +39,11 @@ describe('bindControlSocket', () => {
     const open = join(b, 'open');
     mkdirSync(open);
     chmodSync(open, 0o777);
-    await expect(bind(join(open, 'control'))).rejects.toThrow('control socket directory is writable by its group or others (mode 777)');
+    await expect(bind(join(open, 'control'))).rejects.toThrow('control socket directory is writable by its group or others and not sticky (mode 777)');
     const grp = join(b, 'grp');
     mkdirSync(grp);
     chmodSync(grp, 0o775);
-    await expect(bind(join(grp, 'control'))).rejects.toThrow('writable by its group or others (mode 775)');
+    await expect(bind(join(grp, 'control'))).rejects.toThrow('writable by its group or others and not sticky (mode 775)');
     // An ancestor anyone may write (not sticky): the parent could be swapped.
     const anc = join(b, 'anc');
     mkdirSync(join(anc, 'sub'), { recursive: true });
@@ -58,6 +58,14 @@ describe('bindControlSocket', () => {
     }
     expect(readdirSync(real)).toEqual([]);
     expect(readdirSync(open)).toEqual([]);
+  });
+
+  it('accepts a sticky parent anyone may write (a Kubernetes emptyDir is a 1777 tmpfs)', async () => {
+    const sticky = join(base(), 'sticky');
+    mkdirSync(sticky);
+    chmodSync(sticky, 0o1777);
+    await bind(join(sticky, 'control'));
+    expect(lstatSync(join(sticky, 'control')).isSocket()).toBe(true);
   });
 
   it('creates missing directories 0755 whatever the umask', async () => {
