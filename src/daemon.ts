@@ -133,12 +133,19 @@ export class Daemon {
     return this.waiters.size;
   }
 
-  /** What keeps the daemon from being settled now (settle's answer on timeout, status). */
+  /**
+   * What keeps the daemon from being settled now (settle's answer on timeout,
+   * status), and `stuck`: loads the load timeout gave up waiting for that
+   * are still inside the kernel. Those do not hold settle (a driver hung in
+   * its init would hold boot forever; udevd's settle, too, stops waiting for
+   * a worker its event timeout gave up on); settle's answer names them.
+   */
   pending(): Record<string, unknown> {
     return {
       phase: this.phase,
       queued: this.q?.depth ?? 0,
       inFlight: this.inFlight.names(),
+      stuck: this.q?.stuckModules ?? [],
       walking: this.walks.running,
       resyncScheduled: this.uevents.resyncScheduled,
       seqnum: { handled: this.uevents.latest?.toString() ?? null, kernel: this.deps.readKernelSeqnum()?.toString() ?? null },

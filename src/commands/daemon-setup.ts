@@ -70,10 +70,13 @@ export const CONTROL_RUN_HELP = `Control socket (hotplugd status, settle, monito
                       or, not root and that cannot be used,
                       $XDG_RUNTIME_DIR/hotplugd/control, or none after one
                       warning); '' for no socket; a PATH given that cannot be
-                      bound fails start-up
+                      bound fails start-up, as does a directory that is a
+                      symlink, not the daemon's user's, or writable by
+                      others (and not sticky)
   --control-group G   group name or gid whose members may use the read-only
                       commands (status, settle, monitor, why); the socket
-                      gets that group and mode 0660. Root may do everything.
+                      gets that group and mode 0660. Root (and the daemon's
+                      own user) may do everything.
   --ready-after WHEN  queued (default): READY=1 once the coldplug requests
                       are queued (boot is not held by slow drivers);
                       settled: once every coldplug load is done`;

@@ -14,7 +14,9 @@ daemon at the call), no /sys walk runs (start-up coldplug, a resync after
 lost events, a reload) and nothing is queued or loading. Seqnums the daemon
 never receives (events of other network namespaces, lost events) count as
 handled once the resync walk they cause is done. Where the kernel's seqnum
-cannot be read, settle waits for the walk and the queue only.
+cannot be read, settle waits for the walk and the queue only. Loads the
+daemon's load timeout gave up on (a driver hung in its init) do not hold
+settle: they are named on stderr ("still inside the kernel").
 
   --timeout S  give up after S seconds (default 120, as udevadm settle; 0:
                answer at once, for readiness probes); prints what is pending

@@ -5,6 +5,7 @@
  * an error (settle timed out, permission denied, reload failed), 100 usage,
  * 111 no daemon to talk to.
  */
+import { lstatSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { HotplugError, printable } from '../errors.js';
@@ -44,12 +45,42 @@ function connectOne(path: string): Promise<Socket> {
   });
 }
 
+/** Who listens on a connected socket: its uid (SO_PEERCRED), undefined when unreadable. */
+export type ServerUid = (s: Socket) => Promise<number | undefined>;
+
+async function serverUidOf(s: Socket): Promise<number | undefined> {
+  const { peerCredentials } = await import('../sys/peercred.js'); // koffi: loaded only by a root client
+  return peerCredentials(s)?.uid;
+}
+
+/**
+ * A root client trusts only a daemon that runs as root: the server's
+ * SO_PEERCRED uid must be 0 (when unreadable, the socket file must be
+ * root's). Otherwise a user who could bind the path (a --control in a
+ * directory they write) would answer root's `settle` or `reload`.
+ */
+async function checkServer(s: Socket, path: string, serverUid: ServerUid): Promise<void> {
+  let uid = await serverUid(s);
+  if (uid === undefined) {
+    try {
+      uid = lstatSync(path).uid;
+    } catch {
+      uid = undefined;
+    }
+  }
+  if (uid !== 0) {
+    s.destroy();
+    throw new HotplugError('E_SYSTEM', `${path}: the control socket is served by ${uid === undefined ? 'an unknown user' : `uid ${uid}`}, not root; not trusted by a root client`);
+  }
+}
+
 /** Connect to the first path that answers; E_SYSTEM (exit 111) naming every path tried otherwise. */
-export async function connectControl(paths: string[]): Promise<Socket> {
+export async function connectControl(paths: string[], euid = process.geteuid?.() ?? 0, serverUid: ServerUid = serverUidOf): Promise<Socket> {
   const problems: string[] = [];
   for (const p of paths) {
+    let s: Socket;
     try {
-      return await connectOne(p);
+      s = await connectOne(p);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       const why =
@@ -61,7 +92,10 @@ export async function connectControl(paths: string[]): Promise<Socket> {
               ? "permission denied (root only, or members of the daemon's --control-group)"
               : (e as Error).message;
       problems.push(`${p}: ${why}`);
+      continue;
     }
+    if (euid === 0) await checkServer(s, p, serverUid);
+    return s;
   }
   throw new HotplugError('E_SYSTEM', `cannot connect to the hotplugd control socket (is the daemon running?): ${problems.join('; ')}`);
 }
@@ -119,7 +153,12 @@ export function settleTimeout(raw: string | undefined): number {
 /** Ask the daemon to settle (`hotplugd settle`, `trigger --settle`): true when settled; otherwise one line on `err` with what is pending. */
 export async function settle(paths: string[], timeout: number, err: NodeJS.WritableStream): Promise<boolean> {
   const reply = await request(paths, { cmd: 'settle', timeout });
-  if (reply.ok === true) return true;
+  if (reply.ok === true) {
+    // Settled, but loads the load timeout gave up on are still inside the kernel: said, not waited for.
+    const stuck = reply.stuck;
+    if (Array.isArray(stuck) && stuck.length > 0) err.write(`hotplugd: settled; still inside the kernel after the load timeout: ${printable(stuck.map(String).join(' '))}\n`);
+    return true;
+  }
   const pending = reply.pending !== undefined ? ` pending: ${JSON.stringify(reply.pending)}` : '';
   err.write(`hotplugd: ${printable(String(reply.error))} [${String(reply.code)}]${printable(pending)}\n`);
   return false;

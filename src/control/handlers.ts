@@ -95,7 +95,11 @@ export function controlHandlers(ctx: ControlContext): Record<string, Handler> {
         const o = await ctx.daemon.waitSettled(ms, gone.signal).finally(forget);
         const target = o.target?.toString() ?? null;
         // The state when the waiter was answered (only microtasks ran since): the proof.
-        if (o.settled) return { ok: true, settled: true, seqnum: target, state: ctx.daemon.pending() };
+        // `stuck`: loads the load timeout gave up on, still in the kernel; named, not waited for (see Daemon.pending).
+        if (o.settled) {
+          const state = ctx.daemon.pending();
+          return { ok: true, settled: true, seqnum: target, stuck: state.stuck, state };
+        }
         if (conn.closed) return errorReply('E_STOPPING', 'client gone');
         return errorReply('E_TIMEOUT', `not settled after ${ms / 1000} s`, { seqnum: target, pending: ctx.daemon.pending() });
       },
@@ -105,10 +109,13 @@ export function controlHandlers(ctx: ControlContext): Record<string, Handler> {
       run: (_req, conn) => {
         // Every record from now on, as its JSON line; a monitor that does
         // not read is dropped by the server's write bound, never waited for.
-        const stop = ctx.tap.subscribe((l) => {
+        // One stream per connection: a second monitor (pipelined behind the
+        // first) would get every record twice.
+        let stop = (): void => undefined;
+        if (!conn.stream(() => stop())) return errorReply('E_PROTOCOL', 'this connection already streams records (one monitor per connection)');
+        stop = ctx.tap.subscribe((l) => {
           if (!conn.sendLine(l)) stop();
         });
-        conn.stream(stop);
         return { ok: true, monitor: true };
       },
     },

@@ -51,13 +51,27 @@ export function isReply(v: Request | Reply): v is Reply {
 /**
  * Splits a byte stream into lines, bounded: a line longer than `max` bytes
  * (newline excluded) is an error, and nothing past `max` is ever buffered.
+ * A partial line is copied into one growable buffer (at most 2 x `max`
+ * bytes, released when the line completes): never kept as views of the
+ * chunks it came in, since a line dripped one byte per chunk would pin one
+ * chunk (and its pooled slab) per byte.
  */
 export class LineSplitter {
-  private parts: Buffer[] = [];
+  private buf: Buffer | undefined;
   private size = 0;
   overflow = false;
 
   constructor(private readonly max = MAX_LINE) {}
+
+  /** Bytes of a partial line waiting for its newline. */
+  get buffered(): number {
+    return this.size;
+  }
+
+  /** Bytes of memory this splitter holds (the partial line's buffer). */
+  get held(): number {
+    return this.buf?.length ?? 0;
+  }
 
   /** The complete lines in this chunk (without `\n`); sets `overflow` (and returns what came before) when a line is too long. */
   push(chunk: Buffer): string[] {
@@ -69,23 +83,34 @@ export class LineSplitter {
       const end = nl < 0 ? chunk.length : nl;
       if (this.size + (end - start) > this.max) {
         this.overflow = true;
-        this.parts = [];
+        this.buf = undefined;
         this.size = 0;
         return lines;
       }
       if (nl < 0) {
-        if (end > start) {
-          this.parts.push(chunk.subarray(start, end));
-          this.size += end - start;
-        }
+        if (end > start) this.append(chunk, start, end);
         return lines;
       }
-      this.parts.push(chunk.subarray(start, end));
-      lines.push(Buffer.concat(this.parts).toString('utf8'));
-      this.parts = [];
-      this.size = 0;
+      if (this.size === 0) lines.push(chunk.toString('utf8', start, end));
+      else {
+        this.append(chunk, start, end);
+        lines.push(this.buf!.toString('utf8', 0, this.size));
+        this.buf = undefined;
+        this.size = 0;
+      }
       start = nl + 1;
     }
+  }
+
+  private append(chunk: Buffer, start: number, end: number): void {
+    const need = this.size + (end - start);
+    if (this.buf === undefined || this.buf.length < need) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(256, need, Math.min(2 * (this.buf?.length ?? 0), 2 * this.max)));
+      this.buf?.copy(grown, 0, 0, this.size);
+      this.buf = grown;
+    }
+    chunk.copy(this.buf, this.size, start, end);
+    this.size = need;
   }
 }
 

@@ -50,11 +50,15 @@ export async function startControl(o: ControlOptions): Promise<Control> {
     log: o.log,
     credentials: peerCredentials,
     // The socket file (root:GROUP 0660) lets only root and members connect:
-    // the kernel checks supplementary groups there. Here, the peer's primary
-    // gid (SO_PEERCRED), or a supplementary group read from /proc/PID/status;
-    // when that is hidden (the unit's ProtectProc=invisible hides other
-    // users' processes), the file's permission check is what stands.
-    readAllowed: (c) => group !== undefined && (c.gid === group || (processGroups(c.pid, c.uid, o.procfs) ?? [group]).includes(group)),
+    // the kernel checks the connecting process's groups there. Here, the
+    // peer's primary gid (SO_PEERCRED), else its supplementary groups as the
+    // kernel recorded them at connect() (SO_PEERGROUPS), else as
+    // /proc/PID/status lists them. When neither answers (a kernel before
+    // 4.13 and ProtectProc=invisible hiding other users' processes), the
+    // peer is let in: it passed the 0660 mode's group check to connect, and
+    // that check, not this one, is then what decides (a hand-widened mode
+    // on such a system widens access).
+    readAllowed: (c) => group !== undefined && (c.gid === group || (c.groups ?? processGroups(c.pid, c.uid, o.procfs) ?? [group]).includes(group)),
   });
   ctx.server = () => ({ connections: server.connections, monitors: server.monitors, refused: { ...server.refused } });
   let bound;

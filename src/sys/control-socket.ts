@@ -1,16 +1,30 @@
 /**
  * Binding the control socket's path safely:
- * - the parent directory is created (0755) when missing;
+ * - the parent directory is created when missing, and each directory created
+ *   is given 0755 whatever the umask (the unit's UMask=0077 would make it
+ *   0700, and --control-group members could not reach the socket);
+ * - the parent must be a real directory (not a symlink), owned by the
+ *   daemon's euid and not group/other-writable unless sticky, and each
+ *   directory above it owned by root or that euid and likewise (sshd's
+ *   StrictModes, with sticky directories allowed): no one else can swap a
+ *   name under us. A sticky parent is allowed because Kubernetes' emptyDir
+ *   (medium: Memory, the daemonset's /run/hotplugd) is a tmpfs of mode
+ *   1777; there no one else can rename or remove our private directory or
+ *   socket, or an entry we would replace, so the worst another user can do
+ *   is take the name first (start-up then fails, naming it);
  * - a path taken by a live daemon (a connect succeeds) is an error naming it;
- *   a stale socket (connect refused) is replaced; anything that is not a
- *   socket is refused and never unlinked;
- * - the socket is created 0600 (umask around the bind: no window in which it
- *   is wider), then, with a group, given that group and 0660.
+ *   anything that is not a socket is refused and never removed;
+ * - the socket is bound inside a fresh private 0700 directory made under the
+ *   parent (mkdtemp), with its final mode from the umask around the bind
+ *   (0600, or 0660 with a group), given its group there with lchown (never
+ *   following a symlink), and then renamed into place: one atomic step that
+ *   also replaces a stale socket. No one can reach the socket, or put a
+ *   symlink where it is chown'd, before it is complete.
  * Closing unlinks the path only while it is still the socket we bound.
  */
-import { chmodSync, chownSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, renameSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { dirname } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { HotplugError } from '../errors.js';
 
 /** The message of the error for a path a live daemon holds (never worked around by a fallback path). */
@@ -52,37 +66,111 @@ async function clearPath(path: string): Promise<void> {
   unlinkSync(path); // stale: nobody listens
 }
 
-export async function bindControlSocket(path: string, onConnection: (s: Socket) => void, group?: number): Promise<BoundSocket> {
+/** Create `dir` (and missing parents), each directory created 0755 whatever the umask. */
+function makeDirs(dir: string): void {
+  let first: string | undefined;
   try {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+    first = mkdirSync(dir, { recursive: true, mode: 0o755 });
+    if (first === undefined) return;
+    for (let d = dir; ; d = dirname(d)) {
+      chmodSync(d, 0o755);
+      if (d === first || d === dirname(d)) break;
+    }
   } catch (e) {
-    throw new HotplugError('E_SYSTEM', `cannot create the control socket's directory: ${(e as Error).message}`, { file: dirname(path) });
+    throw new HotplugError('E_SYSTEM', `cannot create the control socket's directory (0755): ${(e as Error).message}`, { file: first ?? dir });
   }
+}
+
+/** Refuse a parent directory anyone but us could change (the problem named), as sshd's StrictModes does. */
+export function checkParent(dir: string, euid = process.geteuid?.() ?? 0): void {
+  const refuse = (file: string, why: string): never => {
+    throw new HotplugError('E_INPUT', `control socket directory ${why}; refused (choose a directory only the daemon's user can write)`, { file });
+  };
+  let st;
+  try {
+    st = lstatSync(dir);
+  } catch (e) {
+    throw new HotplugError('E_SYSTEM', `control socket directory: ${(e as Error).message}`, { file: dir });
+  }
+  if (st.isSymbolicLink()) refuse(dir, 'is a symlink');
+  if (!st.isDirectory()) refuse(dir, 'is not a directory');
+  if (st.uid !== euid) refuse(dir, `is owned by uid ${st.uid}, not the daemon's uid ${euid}`);
+  if ((st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0) refuse(dir, `is writable by its group or others and not sticky (mode ${(st.mode & 0o7777).toString(8)})`);
+  for (let d = dirname(resolve(dir)); ; d = dirname(d)) {
+    let a;
+    try {
+      a = statSync(d);
+    } catch (e) {
+      throw new HotplugError('E_SYSTEM', `control socket directory: ${(e as Error).message}`, { file: d });
+    }
+    if (a.uid !== 0 && a.uid !== euid) refuse(d, `has an ancestor owned by uid ${a.uid}`);
+    if ((a.mode & 0o022) !== 0 && (a.mode & 0o1000) === 0) refuse(d, `has an ancestor writable by its group or others and not sticky (mode ${(a.mode & 0o7777).toString(8)})`);
+    if (d === dirname(d)) break;
+  }
+}
+
+export async function bindControlSocket(path: string, onConnection: (s: Socket) => void, group?: number): Promise<BoundSocket> {
+  const dir = dirname(path);
+  makeDirs(dir);
+  checkParent(dir);
   await clearPath(path);
+  let priv: string;
+  try {
+    priv = mkdtempSync(join(dir, '.hp'));
+  } catch (e) {
+    throw new HotplugError('E_SYSTEM', `cannot create a private directory to bind the control socket in: ${(e as Error).message}`, { file: dir });
+  }
+  const tmp = join(priv, basename(path));
   // Half-open: a client may send its request and shut down its side
   // (`socat - UNIX-CONNECT:...`); the answer still goes out, then we end.
   const server = createServer({ allowHalfOpen: true, pauseOnConnect: false }, onConnection);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (e) => reject(new HotplugError('E_SYSTEM', `cannot bind the control socket: ${e.message}`, { file: path, cause: e })));
-    // The bind happens inside listen(), synchronously: the umask covers it
-    // and nothing else (no other file is created in between).
-    const old = process.umask(0o177);
+  const cleanup = (): void => {
+    server.close();
     try {
-      server.listen(path, () => resolve());
-    } finally {
-      process.umask(old);
+      unlinkSync(tmp);
+    } catch {
+      // not bound
     }
-  });
-  const ino = lstatSync(path).ino;
+    try {
+      rmdirSync(priv);
+    } catch {
+      // gone
+    }
+  };
   try {
+    await new Promise<void>((resolveBound, reject) => {
+      server.once('error', (e) => reject(new HotplugError('E_SYSTEM', `cannot bind the control socket: ${e.message}`, { file: path, cause: e })));
+      // The bind happens inside listen(), synchronously: the umask covers it
+      // and nothing else (no other file is created in between).
+      const old = process.umask(group !== undefined ? 0o117 : 0o177);
+      try {
+        server.listen(tmp, () => resolveBound());
+      } finally {
+        process.umask(old);
+      }
+    });
     if (group !== undefined) {
-      chownSync(path, -1, group);
-      chmodSync(path, 0o660);
+      try {
+        lchownSync(tmp, -1, group);
+      } catch (e) {
+        throw new HotplugError('E_SYSTEM', `cannot give the control socket group ${group}: ${(e as Error).message}`, { file: path });
+      }
+    }
+    try {
+      renameSync(tmp, path);
+    } catch (e) {
+      throw new HotplugError('E_SYSTEM', `cannot move the control socket into place: ${(e as Error).message}`, { file: path });
     }
   } catch (e) {
-    server.close();
-    throw new HotplugError('E_SYSTEM', `cannot give the control socket group ${group}: ${(e as Error).message}`, { file: path });
+    cleanup();
+    throw e;
   }
+  try {
+    rmdirSync(priv);
+  } catch {
+    // left empty: harmless
+  }
+  const ino = lstatSync(path).ino;
   return {
     server,
     path,

@@ -2,8 +2,10 @@
  * Who is at the other end of a Unix socket: SO_PEERCRED (the credentials the
  * peer had when it connected, filled in by the kernel, not claimed by the
  * client) read with getsockopt through koffi on the accepted socket's
- * descriptor; its supplementary groups from /proc/PID/status; group names
- * from /etc/group.
+ * descriptor; its supplementary groups with SO_PEERGROUPS (Linux 4.13;
+ * also filled in at connect(), and readable where ProtectProc=invisible hides
+ * the peer's /proc/PID), else from /proc/PID/status; group names from
+ * /etc/group.
  */
 import { type Socket } from 'node:net';
 import { HotplugError } from '../errors.js';
@@ -14,10 +16,15 @@ export interface PeerCred {
   pid: number;
   uid: number;
   gid: number;
+  /** Supplementary groups (SO_PEERGROUPS); undefined when the kernel does not give them. */
+  groups?: number[];
 }
 
 const SOL_SOCKET = 1;
 const SO_PEERCRED = 17;
+const SO_PEERGROUPS = 59;
+/** NGROUPS_MAX is 65536; a peer with more than 1024 groups is asked again with the size the kernel names. */
+const GROUPS_FIRST = 1024;
 /** /proc/PID/status and /etc/group are a few KiB; more is not one of them. */
 const TEXT_MAX = 1024 * 1024;
 
@@ -42,10 +49,29 @@ export function peerCredentials(socket: Socket): PeerCred | undefined {
     const len = Buffer.alloc(4);
     len.writeUInt32LE(12);
     if (getsockoptFn!(fd, SOL_SOCKET, SO_PEERCRED, cred, len) !== 0 || len.readUInt32LE() !== 12) return undefined;
-    return { pid: cred.readInt32LE(0), uid: cred.readUInt32LE(4), gid: cred.readUInt32LE(8) };
+    const groups = peerGroups(fd);
+    return { pid: cred.readInt32LE(0), uid: cred.readUInt32LE(4), gid: cred.readUInt32LE(8), ...(groups !== undefined ? { groups } : {}) };
   } catch {
     return undefined;
   }
+}
+
+/** SO_PEERGROUPS: the peer's supplementary groups at connect(), or undefined when the kernel does not answer. */
+function peerGroups(fd: number): number[] | undefined {
+  const len = Buffer.alloc(4);
+  for (let size = GROUPS_FIRST * 4; size <= 65536 * 4; ) {
+    const buf = Buffer.alloc(size);
+    len.writeUInt32LE(size);
+    if (getsockoptFn!(fd, SOL_SOCKET, SO_PEERGROUPS, buf, len) === 0) {
+      const n = Math.floor(Math.min(len.readUInt32LE(), size) / 4);
+      return Array.from({ length: n }, (_, i) => buf.readUInt32LE(i * 4));
+    }
+    // ERANGE: len now holds the size needed; anything else (an old kernel: ENOPROTOOPT) is no answer.
+    const need = len.readUInt32LE();
+    if (need <= size) return undefined;
+    size = need;
+  }
+  return undefined;
 }
 
 /**

@@ -19,11 +19,12 @@ export interface Running {
  * control socket: the default path (/run/hotplugd/control, as root) is one
  * per machine, and a second daemon on it refuses to start.
  */
-export function startDaemon(args: string[], env: Record<string, string> = {}): Running {
+export function startDaemon(args: string[], env: Record<string, string> = {}, as: { uid?: number; gid?: number } = {}): Running {
   const control = args.includes('--control') ? [] : ['--control', ''];
   const proc = spawn(process.execPath, ['dist/src/cli.js', 'run', '--log-format', 'json', ...control, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
+    ...as,
   });
   const records: Rec[] = [];
   let buf = '';

@@ -1,11 +1,13 @@
 /**
  * The control socket's bounds and start-up rules with real processes:
  * garbage, oversized lines, a monitor that never reads during a storm with
- * 100 concurrent status calls, live/stale/non-socket paths, the non-root
- * fallback; settle after real uevents behind HOTPLUGD_TEST_REAL_UEVENTS.
+ * 100 concurrent status calls, refused connections that hold no descriptor,
+ * live/stale/non-socket paths, an unsafe parent directory, the non-root
+ * fallback and a user's own daemon; settle after real uevents behind
+ * HOTPLUGD_TEST_REAL_UEVENTS.
  */
 import { spawn } from 'node:child_process';
-import { chownSync, existsSync, lstatSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -78,6 +80,57 @@ describe('control socket bounds', () => {
     expect(perWalk).toBe(3000 * (reloads + 1));
     stuck.s.destroy();
     root.s.destroy();
+  });
+
+  it('holds no descriptor for refused connections whose peers never close', async () => {
+    const sock = join(tmp(), 'control');
+    const d = await startWith(sock);
+    const fds = (): number => readdirSync(`/proc/${d.proc.pid}/fd`).length;
+    const before = fds();
+    chmodSync(sock, 0o666); // reachable by uid 65534, refused by SO_PEERCRED
+    // 200 connections as uid 65534, each reads its refusal and then keeps its side open.
+    const script = `const net = require('net'); const socks = []; let n = 0;
+      const one = () => { const s = net.connect({ path: ${JSON.stringify(sock)}, allowHalfOpen: true }); socks.push(s);
+        s.on('error', () => {}); s.once('data', () => { if (++n === 200) console.log('refused 200'); else one(); }); };
+      one(); setTimeout(() => process.exit(0), 30000);`;
+    const peer = spawn(process.execPath, ['-e', script], { uid: NOBODY, gid: NOBODY, stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => peer.stdout.on('data', () => resolve()));
+    let now = fds();
+    for (let i = 0; i < 100 && now > before; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      now = fds();
+    }
+    peer.kill('SIGKILL');
+    expect(now).toBeLessThanOrEqual(before);
+    const st = (await Raw.open(sock).then((c) => c.ask({ cmd: 'status' }))).status as { control: { refused: { denied: number } } };
+    expect(st.control.refused.denied).toBe(200);
+  });
+
+  it('refuses a --control directory that others may write, naming the problem', async () => {
+    const dir = tmp();
+    chmodSync(dir, 0o777);
+    const d = startDaemon([...INDEX, '--mode', 'dry-run', '--sysfs', emptySysfs(), '--control', join(dir, 'control')]);
+    daemons.push(d);
+    expect(await d.exited).toBe(111);
+    expect(d.stderr()).toContain(`${dir}: control socket directory is writable by its group or others and not sticky (mode 777); refused`);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it("gives a user's own daemon to that user, and a root client does not trust it", async () => {
+    const xdg = tmp();
+    chownSync(xdg, NOBODY, NOBODY);
+    const sock = join(xdg, 'hotplugd', 'control');
+    const d = startDaemon(['--demo', '--sysfs', emptySysfs(), '--control', sock], {}, { uid: NOBODY, gid: NOBODY });
+    daemons.push(d);
+    await d.waitFor((r) => r.msg === 'control socket', 15_000, 'the control socket');
+    expect(lstatSync(join(xdg, 'hotplugd')).mode & 0o777).toBe(0o755);
+    const own = await cli(['status', '--control', sock], { uid: NOBODY });
+    expect(own.status).toBe(0);
+    const reload = await cli(['reload', '--control', sock], { uid: NOBODY });
+    expect(reload.status).toBe(0);
+    const asRoot = await cli(['status', '--control', sock]);
+    expect(asRoot.status).toBe(111);
+    expect(asRoot.stderr).toContain(`${sock}: the control socket is served by uid ${NOBODY}, not root; not trusted by a root client`);
   });
 
   it('refuses to start on a path a live daemon holds, replaces a stale socket, never removes a file that is not a socket', async () => {

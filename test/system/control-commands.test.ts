@@ -4,7 +4,7 @@
  * the real uevent socket is opened, read-only), clients as separate
  * processes (the CLI, as root or as uid 65534) or raw sockets.
  */
-import { chmodSync, existsSync, lstatSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -146,9 +146,12 @@ describe('control socket access', () => {
     expect(d.records.some((x) => x.msg === 'reloaded')).toBe(false);
   });
 
-  it('lets in a member by a supplementary group, and no one outside the group', async () => {
+  it('lets in a member by a supplementary group, and no one outside the group, also where /proc hides the peer', async () => {
+    // A procfs with no process directories (as ProtectProc=invisible shows other users' processes: not at all).
+    const hidden = tmp();
+    for (const e of readdirSync('/proc')) if (!/^\d+$/.test(e)) symlinkSync(join('/proc', e), join(hidden, e));
     const sock = join(tmp(), 'control');
-    await startWith(sock, ['--control-group', '4242']);
+    await startWith(sock, ['--control-group', '4242', '--procfs', hidden]);
     const as = (groups: string): Promise<Ran> =>
       new Promise((resolve) => {
         const p = spawn('setpriv', ['--reuid', String(NOBODY), '--regid', String(NOBODY), '--groups', groups, process.execPath, 'dist/src/cli.js', 'status', '--control', sock]);
@@ -158,11 +161,14 @@ describe('control socket access', () => {
         p.stderr.on('data', (x: Buffer) => (stderr += x.toString()));
         p.on('close', (status) => resolve({ status, stdout, stderr }));
       });
-    expect((await as('4242')).status).toBe(0);
-    chmodSync(sock, 0o666); // past the file's check by hand: SO_PEERCRED and /proc still refuse a non-member
+    expect((await as('4242')).status).toBe(0); // SO_PEERGROUPS: no /proc needed
+    // The socket's 0660 mode refuses a non-member at connect().
+    const byMode = await as('4343');
+    expect(byMode.status).toBe(111);
+    expect(byMode.stderr).toContain('permission denied');
+    chmodSync(sock, 0o666); // past the file's check by hand: SO_PEERCRED and SO_PEERGROUPS still refuse a non-member
     const outsider = await as('4343');
     expect(outsider.status).toBe(1);
     expect(outsider.stderr).toContain('[E_DENIED]');
   });
 });
-

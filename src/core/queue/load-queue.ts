@@ -75,6 +75,11 @@ export class LoadQueue {
     return this.ctx.inFlight.size;
   }
 
+  /** The modules of those loads (settle's answer names them: they do not hold it). */
+  get stuckModules(): string[] {
+    return [...this.ctx.inFlight];
+  }
+
   /** The once-per-device record keys (at most deviceRecordCap); the bounded-memory test reads it by this name. */
   private get reportedForDevice(): ReadonlySet<string> {
     return this.ctx.records.deviceKeys;

@@ -20,6 +20,20 @@ describe('LineSplitter', () => {
     expect(s.push(Buffer.alloc(10 * MAX_LINE, 0x61))).toEqual([]);
   });
 
+  it('holds a line dripped one byte per chunk in one buffer of at most twice the bound', () => {
+    const s = new LineSplitter();
+    let lines = 0;
+    for (let i = 0; i < MAX_LINE - 1; i++) lines += s.push(Buffer.from('a')).length;
+    expect(lines).toBe(0);
+    expect(s.buffered).toBe(MAX_LINE - 1);
+    expect(s.held).toBeGreaterThanOrEqual(MAX_LINE - 1);
+    expect(s.held).toBeLessThanOrEqual(2 * MAX_LINE);
+    const [line] = s.push(Buffer.from('b\nc'));
+    expect(line).toBe(`${'a'.repeat(MAX_LINE - 1)}b`);
+    expect(s.buffered).toBe(1);
+    expect(s.held).toBeLessThanOrEqual(256); // the long line's buffer is released
+  });
+
   it('accepts a line of exactly the bound', () => {
     const s = new LineSplitter(4);
     expect(s.push(Buffer.from('abcd\nabcde\n'))).toEqual(['abcd']);

@@ -102,6 +102,20 @@ describe('settle', () => {
     await daemon.stop();
   });
 
+  it('answers settled past a load the load timeout gave up on, and names it as stuck', async () => {
+    const kernel = new FakeKernel({ pcspkr: 'hang' });
+    const t = setup(kernel);
+    const daemon = new Daemon({ ...t.d, queue: { loadTimeoutMs: 20 } });
+    await daemon.start();
+    const o = await daemon.waitSettled(5000);
+    expect(o.settled).toBe(true);
+    expect(daemon.pending()).toMatchObject({ queued: 0, stuck: ['pcspkr'] });
+    kernel.release('pcspkr');
+    await tick(5);
+    expect(daemon.pending()).toMatchObject({ stuck: [] });
+    await daemon.stop();
+  });
+
   it('counts seqnums the socket never delivers (another network namespace) as handled once the resync walk they cause is done', async () => {
     const t = setup(new FakeKernel());
     const daemon = new Daemon(t.d);
