@@ -185,6 +185,7 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
     tap: s.tap,
     log: s.log,
     path: values.control,
+    yieldToLive: values.demo === true,
     group,
     procfs: s.paths.procfs,
     sysfs: s.paths.sysfs,

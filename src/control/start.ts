@@ -30,6 +30,8 @@ export interface ControlOptions {
    * e.g. `{ metrics: { access: 'read', run: () => ({ ok: true, text }) } }`.
    */
   handlers?: Readonly<Record<string, Handler>>;
+  /** A default path a live daemon holds is left to it (run --demo beside the real daemon) instead of failing start-up. */
+  yieldToLive?: boolean;
 }
 
 export interface Control {
@@ -63,7 +65,7 @@ export async function startControl(o: ControlOptions): Promise<Control> {
   ctx.server = () => ({ connections: server.connections, monitors: server.monitors, refused: { ...server.refused } });
   let bound;
   try {
-    bound = await listenControl(o.path, server.accept, o.log, group);
+    bound = await listenControl(o.path, server.accept, o.log, group, { yieldToLive: o.yieldToLive === true });
   } catch (e) {
     unsubscribe();
     throw e;
