@@ -9,7 +9,9 @@
  *   -abq`, until nothing new loads) with Debian's kmod.
  * hotplugd and udevd boot alternately, N times each (`--runs N`, default 3;
  * the loop once, at the end): for each boot, time from the manager's start to
- * settled, modules loaded, the difference from hotplugd's set, the hotplug
+ * settled, when the coldplug walk was done (hotplugd's walkDone phase;
+ * udevd's `udevadm trigger` runs returned), modules loaded, the difference
+ * from hotplugd's set, the hotplug
  * latency (QMP device_add of a NIC -> its driver in /sys/module), and for
  * hotplugd the start-up phases of its first `settled` record; then the ratios
  * of the medians, hotplugd / udevd. A benchmark, not a test: it prints, it
@@ -50,6 +52,8 @@ interface Outcome {
   manager: string;
   settleMs: number;
   modules: string[];
+  /** The coldplug walk done, ms since the manager's start: hotplugd's walkDone phase; udevd's two `udevadm trigger` runs returned. */
+  walkMs?: number | undefined;
   /** QMP device_add of an rtl8139 NIC -> its driver in /sys/module (undefined: none within 10 s). */
   hotplugMs?: number | undefined;
   /** hotplugd: its first settled record's start-up phases and load times. */
@@ -91,6 +95,7 @@ async function boot(manager: string, start: string, moduleRoot: string, abi: str
     const deadline = Date.now() + 600000;
     let settleMs: number | undefined;
     let startup: Outcome['startup'];
+    let walkMs: number | undefined;
     let quietSince = Date.now();
     for (;;) {
       const fresh = vm.readConsole();
@@ -98,8 +103,10 @@ async function boot(manager: string, start: string, moduleRoot: string, abi: str
       lines.push(...fresh);
       const start = lines.map((l) => /^@@T start ([\d.]+)/.exec(l)).find(Boolean);
       const settled = lines.map((l) => /^@@T settled ([\d.]+)/.exec(l)).find(Boolean);
+      const triggered = lines.map((l) => /^@@T triggered ([\d.]+)/.exec(l)).find(Boolean);
       if (start && settled) {
         settleMs = Math.round((Number(settled[1]) - Number(start[1])) * 1000);
+        if (triggered) walkMs = Math.round((Number(triggered[1]) - Number(start[1])) * 1000);
         break;
       }
       if (manager.startsWith('hotplugd')) {
@@ -111,6 +118,8 @@ async function boot(manager: string, start: string, moduleRoot: string, abi: str
           settleMs = recs[lastSettled]!.processMs as number;
           const first = recs.find((r) => r.msg === 'settled' && r.phases !== undefined);
           startup = first as Outcome['startup'];
+          const walked = (first?.phases as Record<string, number> | undefined)?.walkDone;
+          if (walked !== undefined) walkMs = Math.round(walked);
           break;
         }
       }
@@ -124,7 +133,7 @@ async function boot(manager: string, start: string, moduleRoot: string, abi: str
     await vm.guestReady(60000);
     const dump = await vm.dump();
     const hotplugMs = manager === 'modprobe loop' ? undefined : await hotplug(vm); // the loop has no listener
-    return { manager, settleMs, modules: dump.modules.sort(), startup, hotplugMs };
+    return { manager, settleMs, modules: dump.modules.sort(), startup, hotplugMs, walkMs };
   } finally {
     await vm.poweroff();
   }
@@ -169,13 +178,13 @@ async function main(): Promise<void> {
   );
   const base = new Set(runs[0]!.modules);
   console.log(`kernel ${abi}, ${process.env.HOTPLUGD_E2E_ACCEL ?? 'tcg'}; time from the manager's start to settled\n`);
-  console.log(`${'manager'.padEnd(20)} ${'settled (ms)'.padStart(12)} ${'hotplug (ms)'.padStart(12)} ${'modules'.padStart(8)}  difference from hotplugd`);
+  console.log(`${'manager'.padEnd(20)} ${'settled (ms)'.padStart(12)} ${'walked (ms)'.padStart(12)} ${'hotplug (ms)'.padStart(12)} ${'modules'.padStart(8)}  difference from hotplugd`);
   for (const r of runs) {
     const set = new Set(r.modules);
     const more = r.modules.filter((m) => !base.has(m));
     const less = [...base].filter((m) => !set.has(m));
     const diff = r === runs[0] ? '-' : more.length + less.length === 0 ? 'same set' : `+${more.join(',') || '0'} -${less.join(',') || '0'}`;
-    console.log(`${r.manager.padEnd(20)} ${String(r.settleMs).padStart(12)} ${String(r.hotplugMs ?? 'none').padStart(12)} ${String(r.modules.length).padStart(8)}  ${diff}`);
+    console.log(`${r.manager.padEnd(20)} ${String(r.settleMs).padStart(12)} ${String(r.walkMs ?? '-').padStart(12)} ${String(r.hotplugMs ?? 'none').padStart(12)} ${String(r.modules.length).padStart(8)}  ${diff}`);
     if (r.startup !== undefined) {
       const p = Object.entries(r.startup.phases).map(([k, v]) => `${k} ${Math.round(v)}`);
       console.log(`${''.padEnd(16)}   phases (ms since process start): ${p.join(', ')}`);

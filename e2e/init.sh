@@ -5,7 +5,7 @@
 # kernel to call. Records go to ttyS0 (a file on the host); ttyS1 is a command
 # channel: "dump" prints /proc/modules and every device's MODALIAS,
 # "run CMD" runs CMD with sh and prints its output and status,
-# "poweroff" ends the VM. "@@T start|settled <uptime>" lines time a manager.
+# "poweroff" ends the VM. "@@T start|triggered|settled <uptime>" lines time a manager.
 /bin/busybox --install -s /bin
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 mount -t proc proc /proc

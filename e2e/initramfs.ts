@@ -94,6 +94,7 @@ echo "@@T start $(uptime_s)" > /dev/ttyS0
 /lib/systemd/systemd-udevd --daemon --resolve-names=never
 udevadm trigger --type=subsystems --action=add
 udevadm trigger --type=devices --action=add
+echo "@@T triggered $(uptime_s)" > /dev/ttyS0
 udevadm settle --timeout=600
 echo "@@T settled $(uptime_s)" > /dev/ttyS0`;
 
