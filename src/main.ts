@@ -13,7 +13,8 @@ export const HELP = `Usage: hotplugd COMMAND [FLAGS]
        hotplugd --version
 
 A udev-style hotplug daemon: kernel uevents -> libkmod-exact modalias matching
--> serialized finit_module loads, one structured record per load.
+-> finit_module loads, one at a time by default (--jobs N: up to N at once),
+one structured record per load.
 
 Commands:
   run          the daemon: listen for uevents, coldplug /sys, load modules

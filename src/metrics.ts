@@ -59,7 +59,7 @@ const SKIP_REASONS = {
   'install-command-ran': true,
 } satisfies Record<SkipReason, true>;
 /** Failure codes that are not errno names: install commands (core/install.ts), path checks, an unnamed errno. */
-const OWN_CODES = new Set(['E_INSTALL_SPAWN', 'E_INSTALL_TIMEOUT', 'E_INSTALL_SIGNAL', 'E_INSTALL_STATUS', 'E_PATH_ESCAPE', 'EUNKNOWN']);
+const OWN_CODES = new Set(['E_INSTALL_SPAWN', 'E_INSTALL_TIMEOUT', 'E_INSTALL_SIGNAL', 'E_INSTALL_STATUS', 'E_PATH_ESCAPE', 'E_DECOMPRESS', 'E_INPUT', 'E_TOO_LARGE', 'EUNKNOWN']);
 const WALK_REASONS = new Set(['start', 'resync', 'reload']);
 
 /** A value from a closed set, or "other". */

@@ -16,10 +16,12 @@ Build meta.pb from a module tree: read the .modinfo section of every .ko
 softdep=, and DIR/modules.builtin.modinfo (or modules.builtin) for built-in
 modules. Module paths in the output are relative to DIR. The file holds
 Monogon's radix tree, hotplugd's compiled matchers, which make the
-daemon's start-up faster, and a SHA-256 checksum that readers verify: "run"
-prefers DIR/meta.pb when it is newer than DIR/modules.dep. The file is
-replaced atomically (a temporary file beside it, fsync, rename): after a
-failure, such as a full disk, the old file is still there, unchanged.
+daemon's start-up faster, and a CRC-32 that readers verify (files from
+older hotplugd end with a SHA-256, still verified): "run" uses DIR/meta.pb
+while DIR/modules.dep is not newer (after a fresh index cache). The file is
+replaced atomically (a temporary file beside it, fsync, rename, fsync of the
+directory): after a failure, such as a full disk, the old file is still
+there, unchanged.
 
   -o, --output FILE  where to write meta.pb (required)
   --from-depmod      read DIR's depmod files (modules.alias, modules.dep, ...)

@@ -38,8 +38,9 @@ export const SYSTEM_HELP = `System:
   --log-format FMT    auto (default): one line per record on a terminal, JSON
                       lines elsewhere; json: JSON lines; pretty: one line per
                       record. JSON lines carry a syslog priority prefix (<3>
-                      failed, <4> skipped or blacklisted, <6> the rest) when
-                      stdout is the journal ($JOURNAL_STREAM)
+                      failed, <4> skipped or blacklisted, <6> other results;
+                      other records by their level) when stdout is the
+                      journal ($JOURNAL_STREAM)
   --log-level LEVEL   trace, debug, info (default), warn, error
 
 Loading:
@@ -55,9 +56,9 @@ Loading:
                       the queue goes on without it (default 60)
   --jobs N            load up to N modules at once, each only after every
                       module it depends on (default 1: one at a time, a
-                      deterministic probe order); auto: 2 per CPU, from 2 to
-                      8, and below UV_THREADPOOL_SIZE (default 4), the threads
-                      that run the loads`;
+                      deterministic probe order); auto: 2 per CPU, at most 8
+                      and at most UV_THREADPOOL_SIZE - 1 (the threads that run
+                      the loads; default pool 4, so 3), never below 1`;
 
 /** The control socket's flags of `run` (with CONTROL_FLAGS' --control). */
 export const CONTROL_RUN_FLAGS = {
@@ -65,7 +66,7 @@ export const CONTROL_RUN_FLAGS = {
   'ready-after': { type: 'string' },
 } as const;
 
-export const CONTROL_RUN_HELP = `Control socket (hotplugd status, settle, monitor, why, reload):
+export const CONTROL_RUN_HELP = `Control socket (hotplugd status, settle, monitor, why, reload, metrics):
   --control PATH      listen there (mode 0600; default /run/hotplugd/control,
                       or, not root and that cannot be used,
                       $XDG_RUNTIME_DIR/hotplugd/control, or none after one
@@ -74,7 +75,7 @@ export const CONTROL_RUN_HELP = `Control socket (hotplugd status, settle, monito
                       symlink, not the daemon's user's, or writable by
                       others (and not sticky)
   --control-group G   group name or gid whose members may use the read-only
-                      commands (status, settle, monitor, why); the socket
+                      commands (status, settle, monitor, why, metrics); the socket
                       gets that group and mode 0660. Root (and the daemon's
                       own user) may do everything.
   --ready-after WHEN  queued (default): READY=1 once the coldplug requests

@@ -16,7 +16,7 @@ DIR/hotplugd.prom.$$ DIR/hotplugd.prom.
 ${CONTROL_HELP}
   -h, --help  this text
 
-Root, or members of the daemon's --control-group.
+Allowed for root, the daemon's own user, and members of its --control-group.
 ${CLIENT_EXIT_HELP}
 `;
 

@@ -19,7 +19,7 @@ loading is never slowed for it.
 ${CONTROL_HELP}
   -h, --help  this text
 
-Allowed for root and members of the daemon's --control-group.
+Allowed for root, the daemon's own user, and members of its --control-group.
 Exit codes: 0 interrupted or the daemon stopped, 1 refused or dropped, 100
 usage error, 111 cannot connect (no daemon listens on the path tried).
 `;

@@ -27,7 +27,8 @@ export const RUN_HELP = `Usage: hotplugd run [INDEX FLAGS] [SYSTEM FLAGS] [CONTR
 
 Listen for kernel uevents (netlink, group 1, kernel senders only), walk
 SYSFS/devices once (coldplug), and load the modules every MODALIAS needs,
-one at a time, dependencies first. One JSON record per module on stdout.
+one at a time by default (--jobs N: up to N at once), dependencies first.
+One JSON record per module on stdout.
 
   --rcvbuf SIZE          uevent socket receive buffer, forced past
                          net.core.rmem_max as root (default 64M)
@@ -53,11 +54,11 @@ ${SYSTEM_HELP}
 
 ${CONTROL_RUN_HELP}
 
-Signals: SIGTERM/SIGINT abort a walk in progress, let the load in flight
+Signals: SIGTERM/SIGINT abort a walk in progress, let the loads in flight
 finish and exit 0; SIGHUP reloads the index (choosing meta.pb or depmod's
 files again), modprobe.d and the command line, then walks /sys again; SIGHUPs
 during a reload merge into one more; a SIGHUP during start-up waits for it.
-systemd: Type=notify (READY=1, STATUS=, WATCHDOG=1, STOPPING=1); READY=1 is sent
+systemd: Type=notify (READY=1, STATUS=, WATCHDOG=1, RELOADING=1, STOPPING=1); READY=1 is sent
 once the control socket is bound and the coldplug requests are queued, or,
 with --ready-after settled, once they are all done.
 Exit codes: 0 stopped by a signal, 100 usage error, 111 system error (index

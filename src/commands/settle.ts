@@ -23,7 +23,7 @@ settle: they are named on stderr ("still inside the kernel").
 ${CONTROL_HELP}
   -h, --help   this text
 
-Allowed for root and members of the daemon's --control-group.
+Allowed for root, the daemon's own user, and members of its --control-group.
 Exit codes: 0 settled, 1 not settled within the timeout (or refused), 100
 usage error, 111 cannot connect (no daemon listens on the path tried).
 `;

@@ -16,7 +16,7 @@ settled, and the modules that failed with their errno.
 ${CONTROL_HELP}
   -h, --help  this text
 
-Allowed for root and members of the daemon's --control-group.
+Allowed for root, the daemon's own user, and members of its --control-group.
 ${CLIENT_EXIT_HELP}
 `;
 

@@ -19,7 +19,7 @@ and the last 4096 module records; the latest 20 of each that match are shown.
 ${CONTROL_HELP}
   -h, --help  this text
 
-Allowed for root and members of the daemon's --control-group.
+Allowed for root, the daemon's own user, and members of its --control-group.
 ${CLIENT_EXIT_HELP}
 `;
 

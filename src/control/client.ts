@@ -18,11 +18,12 @@ const MAX_REPLY_LINE = 16 * 1024 * 1024;
 export const CONTROL_FLAGS = { control: { type: 'string' } } as const;
 
 export const CONTROL_HELP = `  --control PATH  the daemon's control socket (default ${DEFAULT_CONTROL};
-                  when that does not exist and not root:
+                  when that cannot be connected to and not root:
                   $XDG_RUNTIME_DIR/hotplugd/control)`;
 
 export const CLIENT_EXIT_HELP = `Exit codes: 0 ok, 1 the daemon refused or answered with an error, 100 usage
-error, 111 cannot connect (no daemon listens on the path tried).`;
+error, 111 cannot connect (no daemon listens on the path tried), or, as root,
+a daemon that does not run as root.`;
 
 /** The socket paths to try, in order: --control, else the default then (non-root) the per-user one. */
 export function controlPaths(flag: string | undefined, env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? 0): string[] {

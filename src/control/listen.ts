@@ -47,6 +47,6 @@ export async function listenControl(
       problems.push(isHotplugError(e) ? e.message : String(e));
     }
   }
-  log.warn({ problems, tried: candidates }, 'no control socket: status, settle, monitor, why and reload are unavailable (use --control PATH)');
+  log.warn({ problems, tried: candidates }, 'no control socket: status, settle, monitor, why, reload and metrics are unavailable (use --control PATH)');
   return undefined;
 }
