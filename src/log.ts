@@ -29,8 +29,31 @@ export function isJournalStream(fd: number, journalStream: string | undefined = 
   }
 }
 
-/** A record consumer: gets each record's JSON line (no newline), synchronously, as it is written. */
-export type RecordListener = (line: string) => void;
+/** A record as its fields: the JSON line parsed once, on first call, for every consumer of that record; undefined when the line is not a JSON object. */
+export type ParsedRecord = () => Record<string, unknown> | undefined;
+
+/** `line`, parsed at most once however many consumers ask. */
+export function parseOnce(line: string): ParsedRecord {
+  let parsed: Record<string, unknown> | undefined | null = null;
+  return () => {
+    if (parsed === null) {
+      try {
+        const v: unknown = JSON.parse(line);
+        parsed = typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+      } catch {
+        parsed = undefined;
+      }
+    }
+    return parsed;
+  };
+}
+
+/**
+ * A record consumer: gets each record's JSON line (no newline), synchronously,
+ * as it is written, and its fields (parsed once for all consumers and the
+ * terminal format).
+ */
+export type RecordListener = (line: string, record: ParsedRecord) => void;
 
 /**
  * Fan-out of the log's records to live consumers. A listener must be quick
@@ -50,10 +73,10 @@ export class RecordTap {
     return this.listeners.size;
   }
 
-  publish(line: string): void {
+  publish(line: string, record: ParsedRecord = parseOnce(line)): void {
     for (const l of this.listeners) {
       try {
-        l(line);
+        l(line, record);
       } catch {
         this.listeners.delete(l);
       }
@@ -61,24 +84,17 @@ export class RecordTap {
   }
 }
 
-/** A pino destination that hands each JSON line to the tap and writes `rewrite(line)` to `out`. */
-function rewriting(out: NodeJS.WritableStream, rewrite: ((line: string) => string) | undefined, tap: RecordTap | undefined): pino.DestinationStream {
+/** A pino destination that hands each JSON line to the tap and writes `rewrite(line, record)` to `out`. */
+function rewriting(out: NodeJS.WritableStream, rewrite: ((line: string, record: ParsedRecord) => string) | undefined, tap: RecordTap | undefined): pino.DestinationStream {
   return {
     write(chunk: string): void {
       // pino writes one record per call, ending in a newline.
       const line = chunk.endsWith('\n') ? chunk.slice(0, -1) : chunk;
-      if (tap !== undefined && tap.size > 0) tap.publish(line);
-      out.write(rewrite === undefined ? chunk : `${rewrite(line)}\n`);
+      const record = parseOnce(line);
+      if (tap !== undefined && tap.size > 0) tap.publish(line, record);
+      out.write(rewrite === undefined ? chunk : `${rewrite(line, record)}\n`);
     },
   };
-}
-
-function parseRecord(line: string): Record<string, unknown> {
-  try {
-    return JSON.parse(line) as Record<string, unknown>;
-  } catch {
-    return { msg: line };
-  }
 }
 
 export function createLogger(opts: { format: LogFormat; level?: string; stream?: NodeJS.WritableStream; journal?: boolean; tap?: RecordTap }): Logger {
@@ -87,7 +103,7 @@ export function createLogger(opts: { format: LogFormat; level?: string; stream?:
   const journal = opts.journal ?? (stream === process.stdout && isJournalStream(1));
   const base = { level: opts.level ?? 'info', base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };
   if (opts.format === 'pretty' || (opts.format === 'auto' && tty && !journal)) {
-    return pino(base, rewriting(stream, (line) => humanLine(parseRecord(line), tty), opts.tap));
+    return pino(base, rewriting(stream, (line, record) => humanLine(record() ?? { msg: line }, tty), opts.tap));
   }
   if (journal) return pino(base, rewriting(stream, journalLine, opts.tap));
   if (opts.tap !== undefined) return pino(base, rewriting(stream, undefined, opts.tap));

@@ -32,8 +32,8 @@ export class MetricsFeed {
     private readonly gauges: () => DaemonGauges,
     private readonly opts: { processMetrics?: boolean } = {},
   ) {
-    this.unsubscribe = tap.subscribe((line) => {
-      if (this.buffered === undefined) return this.inner.publish(line);
+    this.unsubscribe = tap.subscribe((line, record) => {
+      if (this.buffered === undefined) return this.inner.publish(line, record);
       this.buffered.push(line);
       this.bufferedBytes += line.length;
       if (this.bufferedBytes >= MAX_BUFFERED_BYTES || line.includes('"msg":"settled"')) setImmediate(() => void this.metrics());

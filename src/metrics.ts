@@ -19,7 +19,7 @@
 import { constants } from 'node:os';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { LOAD_MSG, LOAD_TIMEOUT_MSG, type LoadResult, type SkipReason } from './core/queue.js';
-import { type RecordTap } from './log.js';
+import { type ParsedRecord, type RecordTap } from './log.js';
 import { VERSION } from './version.js';
 
 /** What the daemon reports at each scrape (the lead wires it to the daemon's state). */
@@ -129,7 +129,7 @@ export class DaemonMetrics {
     for (const why of WALK_REASONS) this.walks.inc({ why }, 0);
     for (const result of ['ok', 'failed']) this.reloads.inc({ result }, 0);
     if (opts.processMetrics !== false) this.processMetrics();
-    this.unsubscribe = tap.subscribe((line) => this.record(line));
+    this.unsubscribe = tap.subscribe((_line, record) => this.record(record));
   }
 
   /**
@@ -168,15 +168,10 @@ export class DaemonMetrics {
     this.unsubscribe();
   }
 
-  /** One record (its JSON line): counted by its message. Lines that are not JSON objects are ignored. */
-  private record(line: string): void {
-    let r: Record<string, unknown>;
-    try {
-      r = JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      return;
-    }
-    if (typeof r !== 'object' || r === null) return;
+  /** One record (its fields, parsed once for every consumer): counted by its message. Lines that are not JSON objects are ignored. */
+  private record(parsed: ParsedRecord): void {
+    const r = parsed();
+    if (r === undefined) return;
     switch (r.msg) {
       case LOAD_MSG:
         return this.module(r);

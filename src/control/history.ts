@@ -10,6 +10,8 @@
  * A ring of 4,096 entries each is a few MB at most (entries are small
  * objects); a why scans them, ~8,000 comparisons.
  */
+import { parseOnce, type ParsedRecord } from '../log.js';
+
 export const REQUEST_CAP = 4096;
 export const DECISION_CAP = 4096;
 export const FAILED_CAP = 1024;
@@ -64,15 +66,11 @@ export class History {
     this.requests.push({ time: this.now(), origin: r.origin, devpath: r.devpath, modalias: r.modalias, seqnum: r.seqnum });
   }
 
-  /** One log record's JSON line; only per-module records (msg "module") and "reloaded" matter. */
-  record(line: string): void {
+  /** One log record (its JSON line, and its fields parsed once for every consumer); only per-module records (msg "module") and "reloaded" matter. */
+  record(line: string, parsed: ParsedRecord = parseOnce(line)): void {
     if (!line.includes('"msg":"module"') && !line.includes('"msg":"reloaded"')) return;
-    let rec: Record<string, unknown>;
-    try {
-      rec = JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      return;
-    }
+    const rec = parsed();
+    if (rec === undefined) return;
     if (rec.msg === 'reloaded') {
       this.failedModules.clear(); // the queue forgets failures at reload: so does status
       return;

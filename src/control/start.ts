@@ -43,7 +43,7 @@ export interface Control {
 export async function startControl(o: ControlOptions): Promise<Control> {
   if (o.path === '') return { path: undefined, server: undefined, close: () => undefined };
   const history = new History();
-  const unsubscribe = o.tap.subscribe((l) => history.record(l));
+  const unsubscribe = o.tap.subscribe((l, rec) => history.record(l, rec));
   o.daemon.onRequest = (r) => history.request(r);
   const ctx: ControlContext = { daemon: o.daemon, tap: o.tap, history, info: o.info, startedAt: new Date(), readModalias: (devpath) => deviceModalias(o.sysfs, devpath) };
   const group = o.group;

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger, isJournalStream, RecordTap } from '../../src/log.js';
+import { createLogger, isJournalStream, parseOnce, RecordTap } from '../../src/log.js';
 import { humanLine, journalLine } from '../../src/log-format.js';
 
 function sink(): { stream: Writable; lines: string[] } {
@@ -94,5 +94,18 @@ describe('terminal lines', () => {
       expect(s.lines).toHaveLength(3);
       expect(tap.size).toBe(0);
     }
+  });
+
+  it("parses each record once for all of the tap's consumers: they share one object", () => {
+    const s = sink();
+    const tap = new RecordTap();
+    const seen: (Record<string, unknown> | undefined)[] = [];
+    tap.subscribe((_line, record) => seen.push(record()));
+    tap.subscribe((_line, record) => seen.push(record()));
+    createLogger({ format: 'pretty', stream: s.stream, journal: false, tap }).info({ result: 'loaded', module: 'x' }, 'module');
+    expect(seen).toHaveLength(2);
+    expect(seen[0]).toMatchObject({ msg: 'module', module: 'x' });
+    expect(seen[1]).toBe(seen[0]);
+    expect(parseOnce('[1]')()).toBeUndefined(); // not a record
   });
 });
