@@ -2,8 +2,8 @@
  * `hotplugd metrics`: the running daemon's Prometheus metrics, through the
  * control socket (the same text `--metrics-listen` serves over HTTP).
  */
-import { CLIENT_EXIT_HELP, CONTROL_FLAGS, CONTROL_HELP, controlPaths, request } from '../control/client.js';
-import { EXIT, printable } from '../errors.js';
+import { CLIENT_EXIT_HELP, CONTROL_FLAGS, CONTROL_HELP, controlPaths, errorLine, request } from '../control/client.js';
+import { EXIT } from '../errors.js';
 import { type Io, parseFlags } from './common.js';
 
 export const METRICS_HELP = `Usage: hotplugd metrics [--control PATH]
@@ -28,7 +28,7 @@ export async function metricsCommand(args: string[], io: Io): Promise<number> {
   }
   const reply = await request(controlPaths(values.control), { cmd: 'metrics' });
   if (reply.ok !== true || typeof reply.text !== 'string') {
-    io.stderr.write(`hotplugd: ${printable(String(reply.error ?? 'no metrics in the answer'))} [${String(reply.code ?? 'E_PROTOCOL')}]\n`);
+    io.stderr.write(errorLine({ error: reply.error ?? 'no metrics in the answer', code: reply.code ?? 'E_PROTOCOL' }));
     return EXIT.NO_MATCH;
   }
   io.stdout.write(reply.text);

@@ -2,8 +2,8 @@
  * `hotplugd monitor`: every record the running daemon writes, live, until
  * interrupted (udevadm monitor).
  */
-import { CONTROL_FLAGS, CONTROL_HELP, connectControl, controlPaths, readLines } from '../control/client.js';
-import { EXIT, printable } from '../errors.js';
+import { CONTROL_FLAGS, CONTROL_HELP, connectControl, controlPaths, errorLine, readLines } from '../control/client.js';
+import { EXIT } from '../errors.js';
 import { humanLine } from '../log-format.js';
 import { type Io, parseFlags } from './common.js';
 
@@ -43,7 +43,7 @@ export async function monitorCommand(args: string[], io: Io): Promise<number> {
       if (obj.ok === true) return true;
     }
     if (obj.ok === false && !('level' in obj)) {
-      io.stderr.write(`hotplugd: ${printable(String(obj.error))} [${String(obj.code)}]\n`);
+      io.stderr.write(errorLine(obj));
       code = EXIT.NO_MATCH;
       return false;
     }

@@ -1,7 +1,7 @@
 /**
  * `hotplugd reload`: what SIGHUP does, with the result as the answer.
  */
-import { CLIENT_EXIT_HELP, CONTROL_FLAGS, CONTROL_HELP, controlPaths, request } from '../control/client.js';
+import { CLIENT_EXIT_HELP, CONTROL_FLAGS, CONTROL_HELP, controlPaths, errorLine, request } from '../control/client.js';
 import { EXIT, printable } from '../errors.js';
 import { type Io, parseFlags } from './common.js';
 
@@ -27,7 +27,7 @@ export async function reloadCommand(args: string[], io: Io): Promise<number> {
   }
   const reply = await request(controlPaths(values.control), { cmd: 'reload' });
   if (reply.ok !== true) {
-    io.stderr.write(`hotplugd: ${printable(String(reply.error))} [${String(reply.code)}]\n`);
+    io.stderr.write(errorLine(reply));
     return EXIT.NO_MATCH;
   }
   io.stdout.write(`reloaded: ${printable(String(reply.index))} (${String(reply.modules)} modules; reload ${String(reply.reloads)} since start)\n`);

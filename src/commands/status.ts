@@ -1,7 +1,7 @@
 /**
  * `hotplugd status`: what the running daemon is doing, from its control socket.
  */
-import { CLIENT_EXIT_HELP, CONTROL_FLAGS, CONTROL_HELP, controlPaths, request } from '../control/client.js';
+import { CLIENT_EXIT_HELP, CONTROL_FLAGS, CONTROL_HELP, controlPaths, errorLine, request } from '../control/client.js';
 import { EXIT, printable } from '../errors.js';
 import { type Io, parseFlags } from './common.js';
 
@@ -55,7 +55,7 @@ export async function statusCommand(args: string[], io: Io): Promise<number> {
   }
   const reply = await request(controlPaths(values.control), { cmd: 'status' });
   if (reply.ok !== true) {
-    io.stderr.write(`hotplugd: ${printable(String(reply.error))} [${String(reply.code)}]\n`);
+    io.stderr.write(errorLine(reply));
     return EXIT.NO_MATCH;
   }
   io.stdout.write(values.json ? `${JSON.stringify(reply.status)}\n` : `${statusLines(reply.status as Obj).join('\n')}\n`);

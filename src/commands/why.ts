@@ -2,7 +2,7 @@
  * `hotplugd why`: what the running daemon did about a device, a modalias or
  * a module, from its memory, and what its index would answer now.
  */
-import { CLIENT_EXIT_HELP, CONTROL_FLAGS, CONTROL_HELP, controlPaths, request } from '../control/client.js';
+import { CLIENT_EXIT_HELP, CONTROL_FLAGS, CONTROL_HELP, controlPaths, errorLine, request } from '../control/client.js';
 import { EXIT, printable } from '../errors.js';
 import { type Io, parseFlags } from './common.js';
 
@@ -70,7 +70,7 @@ export async function whyCommand(args: string[], io: Io): Promise<number> {
   }
   const reply = await request(controlPaths(values.control), { cmd: 'why', query: positionals[0] });
   if (reply.ok !== true) {
-    io.stderr.write(`hotplugd: ${printable(String(reply.error))} [${String(reply.code)}]\n`);
+    io.stderr.write(errorLine(reply));
     return EXIT.NO_MATCH;
   }
   io.stdout.write(values.json ? `${JSON.stringify(reply.why)}\n` : `${whyLines(reply.why as Obj).join('\n')}\n`);

@@ -151,6 +151,11 @@ export function settleTimeout(raw: string | undefined): number {
   return timeout;
 }
 
+/** The line a client command prints for a refusal or error answer: `hotplugd: ERROR [CODE]` and `extra`, control bytes escaped. */
+export function errorLine(reply: Record<string, unknown>, extra = ''): string {
+  return `hotplugd: ${printable(String(reply.error))} [${String(reply.code)}]${printable(extra)}\n`;
+}
+
 /** Ask the daemon to settle (`hotplugd settle`, `trigger --settle`): true when settled; otherwise one line on `err` with what is pending. */
 export async function settle(paths: string[], timeout: number, err: NodeJS.WritableStream): Promise<boolean> {
   const reply = await request(paths, { cmd: 'settle', timeout });
@@ -161,6 +166,6 @@ export async function settle(paths: string[], timeout: number, err: NodeJS.Writa
     return true;
   }
   const pending = reply.pending !== undefined ? ` pending: ${JSON.stringify(reply.pending)}` : '';
-  err.write(`hotplugd: ${printable(String(reply.error))} [${String(reply.code)}]${printable(pending)}\n`);
+  err.write(errorLine(reply, pending));
   return false;
 }
