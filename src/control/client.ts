@@ -9,7 +9,7 @@ import { lstatSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { HotplugError, printable } from '../errors.js';
-import { LineSplitter } from './protocol.js';
+import { LineSplitter, SETTLE_DEFAULT_S, SETTLE_MAX_S } from './protocol.js';
 
 export const DEFAULT_CONTROL = '/run/hotplugd/control';
 /** Replies are a few KiB (why lists at most 20 + 20 entries); a line over 16 MiB is not ours. */
@@ -145,9 +145,9 @@ export async function request(paths: string[], req: Record<string, unknown>): Pr
 
 /** --timeout for settle: seconds from 0 to a day (default 120, as udevadm settle). */
 export function settleTimeout(raw: string | undefined): number {
-  const text = raw ?? '120';
+  const text = raw ?? String(SETTLE_DEFAULT_S);
   const timeout = /^\d+(\.\d+)?$/.test(text) ? Number(text) : NaN;
-  if (!(timeout >= 0 && timeout <= 86_400)) throw new HotplugError('E_USAGE', `--timeout takes seconds from 0 to 86400 (got "${text}")`);
+  if (!(timeout >= 0 && timeout <= SETTLE_MAX_S)) throw new HotplugError('E_USAGE', `--timeout takes seconds from 0 to ${SETTLE_MAX_S} (got "${text}")`);
   return timeout;
 }
 

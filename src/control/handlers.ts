@@ -10,12 +10,8 @@ import { type Daemon } from '../daemon.js';
 import { type RecordTap } from '../log.js';
 import { VERSION } from '../version.js';
 import { type History } from './history.js';
-import { errorReply, type Reply, type Request } from './protocol.js';
+import { errorReply, type Reply, type Request, SETTLE_DEFAULT_S, SETTLE_MAX_S } from './protocol.js';
 import { type Handler } from './server.js';
-
-/** settle's default and largest timeout, seconds (udevadm settle's default is 120). */
-export const SETTLE_DEFAULT_S = 120;
-export const SETTLE_MAX_S = 86_400;
 
 export interface ControlContext {
   daemon: Daemon;

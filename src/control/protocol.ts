@@ -5,6 +5,10 @@
  */
 
 /** The longest line either side accepts (a request is a few dozen bytes; a reply a few KiB). */
+/** settle's default and largest timeout, seconds (udevadm settle's default is 120): the client's --timeout and the daemon's check. */
+export const SETTLE_DEFAULT_S = 120;
+export const SETTLE_MAX_S = 86_400;
+
 export const MAX_LINE = 64 * 1024;
 
 /** Error codes of the protocol (stable: clients act on them). */

@@ -245,7 +245,7 @@ export function readCache(file: string, modulesDir: string): CacheRead {
  * bytes undamaged, not who wrote them: a cache in a directory others may
  * write (a `--cache-dir` in /tmp, say) is decoded with every check.
  */
-export function writableOnlyByUs(file: string): boolean {
+function writableOnlyByUs(file: string): boolean {
   const uid = process.geteuid?.() ?? -1;
   try {
     for (const path of [file, dirname(file)]) {
