@@ -3,6 +3,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { it } from 'vitest';
 
 export type Rec = Record<string, unknown>;
 
@@ -79,6 +80,21 @@ export function emptySysfs(): string {
  * are reported as skipped, never run silently against a workstation.
  */
 export const REAL_UEVENTS = process.env.HOTPLUGD_TEST_REAL_UEVENTS === '1';
+
+/** What a skipped real-uevent test says it needs (shown by the reporter beside the skip). */
+export const REAL_UEVENTS_NOTE = "needs HOTPLUGD_TEST_REAL_UEVENTS=1: writes 'add' into this machine's /sys uevent files (a throwaway machine: CI sets it)";
+
+/** A test that writes to the host's /sys: run where the machine opts in, otherwise skipped with REAL_UEVENTS_NOTE. */
+export function itWithRealUevents(name: string, fn: () => Promise<void>, timeout?: number): void {
+  it(
+    name,
+    async (ctx) => {
+      ctx.skip(!REAL_UEVENTS, REAL_UEVENTS_NOTE);
+      await fn();
+    },
+    timeout,
+  );
+}
 
 /** Tests that write to /sys need root: say so loudly instead of passing. */
 export function requireRoot(): void {

@@ -12,7 +12,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cli, daemons, fakeSysfs, INDEX, killDaemons, NOBODY, Raw, type Ran, startWith, tmp } from '../support/control-helpers.js';
-import { emptySysfs, REAL_UEVENTS, requireRoot, startDaemon } from '../support/daemon-helpers.js';
+import { emptySysfs, itWithRealUevents, requireRoot, startDaemon } from '../support/daemon-helpers.js';
 
 afterEach(killDaemons);
 
@@ -192,7 +192,7 @@ describe('control socket bounds', () => {
 });
 
 describe('settle with real uevents', () => {
-  it.runIf(REAL_UEVENTS)('returns only once every uevent written before the call was handled', async () => {
+  itWithRealUevents('returns only once every uevent written before the call was handled', async () => {
     requireRoot();
     // No devices to walk, but the kernel's real uevent_seqnum.
     const sysfs = emptySysfs();

@@ -42,8 +42,9 @@ function sample(text: string, series: string): number | undefined {
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
+/** `hotplugd run` to its exit, with no control socket (the default one may belong to a daemon running on this machine). */
 function runSync(args: string[]): { status: number | null; signal: string | null; stderr: string } {
-  const r = spawnSync(process.execPath, ['dist/src/cli.js', 'run', '--log-format', 'json', ...args], { encoding: 'utf8', timeout: 20_000, killSignal: 'SIGKILL' });
+  const r = spawnSync(process.execPath, ['dist/src/cli.js', 'run', '--log-format', 'json', '--control', '', ...args], { encoding: 'utf8', timeout: 20_000, killSignal: 'SIGKILL' });
   return { status: r.status, signal: r.signal, stderr: r.stderr };
 }
 

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { emptyConfig, kcmdlineParams, kmodLines, parseCmdline, parseModprobeConf } from '../../src/core/config.js';
 import { modulePathProblem, resolveModulePath } from '../../src/core/index/module-path.js';
 import { indexFromDepmod } from '../../src/core/index/from-depmod.js';
@@ -253,8 +253,14 @@ const prerequisites = (): void => {
   if (!haveKmod) throw new Error(`needs kmod's modprobe/depmod and Debian's psmouse.ko/pcspkr.ko under ${SOURCE} (scripts/fetch-kernel.sh; HOTPLUGD_DEBIAN_ROOT)`);
 };
 
-describe.skipIf(!haveKmod && !REQUIRED)('against the real modprobe --show-depends', () => {
-  beforeAll(prerequisites);
+const KMOD_NOTE = `needs kmod's modprobe/depmod and Debian's psmouse.ko/pcspkr.ko under ${SOURCE} (scripts/fetch-kernel.sh; HOTPLUGD_DEBIAN_ROOT)`;
+
+describe('against the real modprobe --show-depends', () => {
+  const skip = !haveKmod && !REQUIRED;
+  beforeAll(() => {
+    if (!skip) prerequisites();
+  });
+  beforeEach((ctx) => ctx.skip(skip, KMOD_NOTE));
   const root = mkdtempSync(join(tmpdir(), 'hotplugd-kmod-'));
   const release = '6.1.0-t';
   const modulesDir = join(root, 'lib/modules', release);
@@ -335,11 +341,14 @@ const canUnshare = (() => {
   }
 })();
 
-describe.skipIf(!canUnshare && !REQUIRED)('against the real modprobe -c with a given kernel command line', () => {
+describe('against the real modprobe -c with a given kernel command line', () => {
+  const skip = (!haveKmod || !canUnshare) && !REQUIRED;
   beforeAll(() => {
+    if (skip) return;
     prerequisites();
     if (!canUnshare) throw new Error('needs unshare -m and mount --bind (root) to give modprobe a kernel command line');
   });
+  beforeEach((ctx) => ctx.skip(skip, `${KMOD_NOTE}, and unshare -m with mount --bind (root) to give modprobe a kernel command line`));
   const dir = mkdtempSync(join(tmpdir(), 'hotplugd-kcmd-'));
   const confDir = join(dir, 'modprobe.d');
   mkdirSync(confDir);
