@@ -5,7 +5,7 @@
  * listening: the kernel's uevents reach it and are handled.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -43,6 +43,18 @@ afterEach(async () => {
 });
 
 describe('hotplugd trigger', () => {
+  it("takes udevadm's --subsystem-match, and says so, exit 1, when no device has the subsystem asked for", () => {
+    const root = tree();
+    mkdirSync(join(root, 'bus/platform'), { recursive: true });
+    for (const d of ['a', 'b']) symlinkSync('../../../bus/platform', join(root, 'devices/platform', d, 'subsystem'));
+    const hit = trigger(['--sysfs', root, '--subsystem-match', 'platform', '--dry-run']);
+    expect(hit.status).toBe(0);
+    expect(hit.stdout.split('\n').filter(Boolean)).toEqual([join(root, 'devices/platform/a/uevent'), join(root, 'devices/platform/b/uevent')]);
+    const miss = trigger(['--sysfs', root, '--subsystem', 'pcii', '--dry-run']);
+    expect(miss.status).toBe(1);
+    expect(miss.stderr).toContain(`hotplugd trigger: no device of subsystem pcii under ${root}/devices (subsystems here: platform)\n`);
+  });
+
   it('exits 111 saying it needs root when a user may not write the first uevent file', (ctx) => {
     ctx.skip(!isRoot, 'needs root: it runs the command as uid 65534 against files root made');
     const root = tree();
