@@ -42,7 +42,8 @@ export function status(ctx: ControlContext): Record<string, unknown> {
     index: idx === undefined ? null : { source: idx.source, kind: idx.kind, kernelRelease: basename(ctx.info.modulesDir), modules: st!.modules, builtin: st!.builtin, aliases: st!.aliases },
     queue: { depth: q?.depth ?? 0, inFlight: d.inFlightModules() },
     counts: q?.counts ?? null,
-    uevents: { received: d.stats.events, adds: d.stats.adds, rejected: d.stats.rejected, lost: d.stats.lost.toString() },
+    // lost counts kernel seqnums skipped (a bigint in the daemon): a JSON number like every other count; far below 2^53 in any machine's life.
+    uevents: { received: d.stats.events, adds: d.stats.adds, rejected: d.stats.rejected, lost: Number(d.stats.lost) },
     resyncs: d.stats.resyncs,
     coldplugs: d.stats.coldplugs,
     reloads: d.stats.reloads,
