@@ -228,8 +228,10 @@ export class Daemon {
     clock.mark('indexReady');
     this.q = new LoadQueue({ index, kernel: this.inFlight.wrap(clock.timed(this.deps.kernel)), log, modulesDir: this.deps.modulesDir, ...this.deps.queue });
     this.q.onIdle = () => this.drained();
-    log.info({ ...source.info, kernel: this.deps.kernel.kind, index: index.source, ...index.stats(), indexMs }, 'listening');
-    for (const p of source.info.problems) log.warn({ problem: p }, 'uevent socket');
+    // Each socket problem is one warning of its own, not repeated in the listening record.
+    const { problems, ...socket } = source.info;
+    log.info({ ...socket, kernel: this.deps.kernel.kind, index: index.source, ...index.stats(), indexMs }, 'listening');
+    for (const p of problems) log.warn({ problem: p }, 'uevent socket');
     this.uevents.listen();
     if (walking === undefined) log.info({ why: 'start' }, 'coldplug skipped');
     else await walking;

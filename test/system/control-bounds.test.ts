@@ -185,6 +185,10 @@ describe('control socket bounds', () => {
     const without = await run({});
     expect(without.status).toBe(0);
     expect(without.stdout.split('\n').filter((l) => l.includes('no control socket'))).toHaveLength(1);
+    // The unforced receive buffer: said once, with the errno's name and what it needs.
+    const buffer = without.stdout.split('\n').filter((l) => l.includes('not forced'));
+    expect(buffer).toHaveLength(1);
+    expect(buffer[0]).toContain('receive buffer not forced (EPERM: forcing needs CAP_NET_ADMIN)');
     const withXdg = await run({ XDG_RUNTIME_DIR: xdg });
     expect(withXdg.status).toBe(0);
     expect(withXdg.stdout).toContain(`"path":"${join(xdg, 'hotplugd/control')}"`);
