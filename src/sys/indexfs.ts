@@ -124,14 +124,14 @@ export function configFiles(dirs: readonly string[], required = false): string[]
 /**
  * The kernel command line: `undefined` reads /proc/cmdline, absent meaning
  * none; '' means none; a named file must be a readable regular file of at
- * most CMDLINE_MAX bytes, or it is an error (a mistyped --cmdline must not
+ * most CMDLINE_MAX bytes (or /dev/null: empty), or it is an error (a mistyped --cmdline must not
  * silently drop its modprobe.blacklist=).
  */
 function readCmdline(cmdlineFile: string | undefined): string | undefined {
   if (cmdlineFile === '') return undefined;
   const file = cmdlineFile ?? '/proc/cmdline';
   try {
-    return readBoundedSync(file, CMDLINE_MAX).toString('latin1');
+    return readBoundedSync(file, CMDLINE_MAX, { memoryDevices: cmdlineFile !== undefined }).toString('latin1');
   } catch (e) {
     if (cmdlineFile === undefined && (e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw flagInputError(cmdlineFile === undefined ? 'kernel command line' : '--cmdline', file, e);
@@ -161,7 +161,7 @@ export function loadConfig(configDirs: readonly string[] | undefined, cmdlineFil
     if (masked(file)) continue;
     let text: string;
     try {
-      text = readBoundedSync(file, MODPROBE_CONF_MAX).toString('latin1');
+      text = readBoundedSync(file, MODPROBE_CONF_MAX, { memoryDevices: true }).toString('latin1');
     } catch (e) {
       const problem = isHotplugError(e) ? e.message.slice(file.length + 2) : `cannot read (${(e as NodeJS.ErrnoException).code ?? 'error'})`;
       cfg.warnings.push({ file, line: 0, problem });
