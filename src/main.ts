@@ -3,9 +3,9 @@
  * is the entry point that loads this).
  */
 import { buildMetaCommand } from './commands/build-meta.js';
-import { type Io, runCommand } from './commands/common.js';
+import { closest, type Io, runCommand } from './commands/common.js';
 import { matchCommand } from './commands/match.js';
-import { EXIT } from './errors.js';
+import { EXIT, printable } from './errors.js';
 import { type SignalSource } from './signals.js';
 import { VERSION } from './version.js';
 
@@ -72,9 +72,10 @@ export async function main(argv: string[], io: Io, signals?: SignalSource): Prom
   }
   const load = commands[name];
   if (!load) {
-    io.stderr.write(`hotplugd: unknown command "${name}" (see hotplugd --help)\n`);
+    const near = closest(name, Object.keys(commands));
+    io.stderr.write(`hotplugd: unknown command "${printable(name)}"${near !== undefined ? ` (did you mean ${near}?)` : ''}; see "hotplugd --help" [E_USAGE]\n`);
     return EXIT.USAGE;
   }
   const cmd = await load();
-  return runCommand(io, () => cmd(rest, io, signals));
+  return runCommand(io, () => cmd(rest, io, signals), name);
 }

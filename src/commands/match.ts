@@ -2,13 +2,12 @@
  * `hotplugd match`: which modules serve a MODALIAS, as `modprobe -R` answers.
  */
 import { createInterface } from 'node:readline';
-import { EXIT } from '../errors.js';
+import { EXIT, HotplugError, printable } from '../errors.js';
 import { describe } from '../core/explain.js';
 import { type ModuleIndex } from '../core/index/module-index.js';
 import { loadIndexWithCache } from '../sys/indexfs.js';
 import { INDEX_FLAGS, INDEX_HELP, indexLocation, type Io, parseFlags, summarizeWarnings, toBytes } from './common.js';
 import { type PendingCacheWrite } from '../sys/index-cache.js';
-import { printable } from '../errors.js';
 
 export const MATCH_HELP = `Usage: hotplugd match [INDEX FLAGS] [--json] MODALIAS...
        hotplugd match [INDEX FLAGS] --stdin
@@ -41,10 +40,7 @@ export async function matchCommand(args: string[], io: Io): Promise<number> {
     io.stdout.write(MATCH_HELP);
     return EXIT.OK;
   }
-  if (!values.stdin && positionals.length === 0) {
-    io.stderr.write('hotplugd match: give at least one MODALIAS, or --stdin\n');
-    return EXIT.USAGE;
-  }
+  if (!values.stdin && positionals.length === 0) throw new HotplugError('E_USAGE', 'give at least one MODALIAS, or --stdin');
   const loaded = loadIndexWithCache(indexLocation(values));
   const index = loaded.index;
   const problem = loaded.cache?.problem;

@@ -85,13 +85,14 @@ function betterHint(current: ColdplugEntry | undefined, e: ColdplugEntry): Coldp
   return rank(e) < rank(current) ? e : current!;
 }
 
-/** A missing index on a kernel without module support: say so, and how to see the daemon work anyway. */
-function explainMissingIndex(e: unknown, procfs: string): unknown {
+/**
+ * A missing index on a kernel without module support: say so, and how to see
+ * the daemon work anyway (not to one who already asked for the demo).
+ */
+function explainMissingIndex(e: unknown, procfs: string, demo: boolean): unknown {
   if (!isHotplugError(e) || e.code !== 'E_INDEX_MISSING' || existsSync(join(procfs, 'modules'))) return e;
-  return new HotplugError(
-    'E_INDEX_MISSING',
-    `${e.message}; this kernel has no loadable-module support (${join(procfs, 'modules')} is absent), so there is nothing to load here: "hotplugd run --demo" shows the daemon at work on a shipped index`,
-  );
+  const seeDemo = demo ? '' : ': "hotplugd run --demo" shows the daemon at work on a shipped index';
+  return new HotplugError('E_INDEX_MISSING', `${e.message}; this kernel has no loadable-module support (${join(procfs, 'modules')} is absent), so there is nothing to load here${seeDemo}`);
 }
 
 /** What the metrics read at each scrape (zeros before the queue exists). */
@@ -227,7 +228,7 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
     control.close();
     await daemon.stop();
     await metrics?.close();
-    throw explainMissingIndex(e, s.paths.procfs);
+    throw explainMissingIndex(e, s.paths.procfs, values.demo === true);
   }
   if (values.demo) {
     s.log.info(

@@ -121,7 +121,7 @@ export async function triggerCommand(args: string[], io: Io): Promise<number> {
   if (r.devices === 0 && subsystems.length > 0) {
     const known = await knownSubsystems(sysfs);
     const there = known.length > 0 ? ` (subsystems here: ${printable(known.join(' '))})` : '';
-    io.stderr.write(`hotplugd trigger: no device of subsystem ${printable(subsystems.join(', '))} under ${printable(sysfs)}/devices${there}\n`);
+    io.stderr.write(`hotplugd: no device of subsystem ${printable(subsystems.join(', '))} under ${printable(sysfs)}/devices${there}\n`);
     return EXIT.NO_MATCH;
   }
   if (values.settle === true && !dryRun && !(await settle(controlPaths(values.control), timeout, io.stderr))) return EXIT.NO_MATCH;

@@ -3,7 +3,7 @@
  * a module, from its memory, and what its index would answer now.
  */
 import { CLIENT_EXIT_HELP, CONTROL_FLAGS, CONTROL_HELP, controlPaths, errorLine, request } from '../control/client.js';
-import { EXIT, printable } from '../errors.js';
+import { EXIT, HotplugError, printable } from '../errors.js';
 import { type Io, parseFlags } from './common.js';
 
 export const WHY_HELP = `Usage: hotplugd why [--control PATH] [--json] DEVPATH|MODALIAS|MODULE
@@ -64,10 +64,7 @@ export async function whyCommand(args: string[], io: Io): Promise<number> {
     io.stdout.write(WHY_HELP);
     return EXIT.OK;
   }
-  if (positionals.length !== 1) {
-    io.stderr.write('hotplugd why: give one DEVPATH, MODALIAS or MODULE\n');
-    return EXIT.USAGE;
-  }
+  if (positionals.length !== 1) throw new HotplugError('E_USAGE', 'give one DEVPATH, MODALIAS or MODULE');
   const reply = await request(controlPaths(values.control), { cmd: 'why', query: positionals[0] });
   if (reply.ok !== true) {
     io.stderr.write(errorLine(reply));

@@ -283,6 +283,7 @@ export function loadIndex(loc: IndexLocation): ModuleIndex {
  * compiled index is built from (CACHE_SOURCES, in that order) as it was read.
  */
 export function depmodParts(dir: string, capture?: SourceRead[]): IndexParts {
+  if (!existsSync(dir)) throw new HotplugError('E_INDEX_MISSING', 'no such module directory; pass --modules-dir or --meta', { file: dir });
   if (!existsSync(join(dir, 'modules.dep')) || !existsSync(join(dir, 'modules.alias'))) {
     throw new HotplugError('E_INDEX_MISSING', 'no depmod index here (modules.dep and modules.alias); run depmod, or pass --modules-dir or --meta', {
       file: dir,

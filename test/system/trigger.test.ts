@@ -52,7 +52,7 @@ describe('hotplugd trigger', () => {
     expect(hit.stdout.split('\n').filter(Boolean)).toEqual([join(root, 'devices/platform/a/uevent'), join(root, 'devices/platform/b/uevent')]);
     const miss = trigger(['--sysfs', root, '--subsystem', 'pcii', '--dry-run']);
     expect(miss.status).toBe(1);
-    expect(miss.stderr).toContain(`hotplugd trigger: no device of subsystem pcii under ${root}/devices (subsystems here: platform)\n`);
+    expect(miss.stderr).toContain(`hotplugd: no device of subsystem pcii under ${root}/devices (subsystems here: platform)\n`);
   });
 
   it('exits 111 saying it needs root when a user may not write the first uevent file', (ctx) => {
