@@ -125,6 +125,8 @@ describe('control socket access', () => {
     const r1 = await cli(['status', '--control', sock], { uid: NOBODY });
     expect(r1.status).toBe(111);
     expect(r1.stderr).toContain(`${sock}: permission denied (root only, or members of the daemon's --control-group)`);
+    // Denied, not asked whether the daemon runs.
+    expect(r1.stderr).not.toContain('is the daemon running');
     // Made reachable by hand: SO_PEERCRED still refuses uid 65534.
     chmodSync(sock, 0o666);
     const r2 = await cli(['status', '--control', sock], { uid: NOBODY });
