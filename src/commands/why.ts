@@ -9,7 +9,8 @@ import { type Io, parseFlags } from './common.js';
 export const WHY_HELP = `Usage: hotplugd why [--control PATH] [--json] DEVPATH|MODALIAS|MODULE
 
 Ask the running daemon which requests (uevents, coldplug walks) named a
-device path, a MODALIAS or a module, when, and what was decided for each
+device (/devices/..., /sys/devices/... or a link such as
+/sys/class/net/eth0), a MODALIAS or a module, when, and what was decided for each
 module (result, errno, reason) — or that none ever reached it — and what
 its current index answers now (modules in load order, blacklisted,
 built-in, install commands). The daemon remembers the last 4096 requests

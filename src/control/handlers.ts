@@ -22,6 +22,8 @@ export interface ControlContext {
   startedAt: Date;
   /** A device's MODALIAS now, from sysfs (why DEVPATH of a device no request named); undefined when it has none. */
   readModalias?: (devpath: string) => Promise<string | undefined>;
+  /** The devpath a sysfs path names (`/sys/devices/...`, `/sys/class/net/eth0`), as udevadm info takes them; undefined for anything else. */
+  devpathOf?: (path: string) => Promise<string | undefined>;
   /** The server's own counters (connections now, refused or dropped by reason). */
   server?: () => { connections: number; monitors: number; refused: Record<string, number> };
 }
@@ -121,7 +123,7 @@ export function controlHandlers(ctx: ControlContext): Record<string, Handler> {
       run: async (req) => {
         const q = req.query;
         if (typeof q !== 'string' || q === '' || q.length > 4096) return errorReply('E_PROTOCOL', '"query" takes a devpath, modalias or module name (1 to 4096 characters)');
-        return { ok: true, why: await why(ctx, q) };
+        return { ok: true, why: await why(ctx, (await ctx.devpathOf?.(q)) ?? q) };
       },
     },
     reload: {

@@ -41,6 +41,13 @@ describe('control socket commands', () => {
     const late = await cli(['why', '--control', sock, '/devices/late']);
     expect(late.stdout).toMatch(/^\/devices\/late: no uevent or coldplug request/m);
     expect(late.stdout).toContain('index now: platform:pcspkr -> pcspkr: load order pcspkr');
+    // The forms udevadm info takes: the path in sysfs, and a device link (here a class entry) resolved to its devpath.
+    const walked = (await cli(['why', '--control', sock, '/devices/bus0/dev0'])).stdout;
+    expect(walked).toMatch(/coldplug devpath=\/devices\/bus0\/dev0/);
+    expect((await cli(['why', '--control', sock, join(sysfs, 'devices/bus0/dev0')])).stdout).toBe(walked);
+    mkdirSync(join(sysfs, 'class/input'), { recursive: true });
+    symlinkSync('../../devices/bus0/dev0', join(sysfs, 'class/input/input7'));
+    expect((await cli(['why', '--control', sock, join(sysfs, 'class/input/input7')])).stdout).toBe(walked);
 
     const monitors = [spawnCli(['monitor', '--control', sock, '--json']), spawnCli(['monitor', '--control', sock])];
     const rawMonitor = await Raw.open(sock);
