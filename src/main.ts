@@ -21,6 +21,8 @@ Commands:
   coldplug     walk /sys once and load what every device needs (--dry-run:
                only report); exit status 1 when a load failed
   match        which modules serve a MODALIAS (as modprobe -R)
+  config       the modprobe.d and kernel command line configuration in use,
+               each line with its file and line (as modprobe -c)
   build-meta   build a Monogon-compatible meta.pb from a tree of .ko files
   trigger      make the kernel announce devices again (write "add" to their
                uevent files, as udevadm trigger); exit status 1 when a write
@@ -51,6 +53,7 @@ const commands: Record<string, () => Promise<Command>> = {
   run: async () => (await import('./commands/run.js')).runDaemonCommand,
   coldplug: async () => (await import('./commands/coldplug.js')).coldplugCommand,
   trigger: async () => (await import('./commands/trigger.js')).triggerCommand,
+  config: async () => (await import('./commands/config.js')).configCommand,
   status: async () => (await import('./commands/status.js')).statusCommand,
   settle: async () => (await import('./commands/settle.js')).settleCommand,
   monitor: async () => (await import('./commands/monitor.js')).monitorCommand,

@@ -4,16 +4,23 @@
  * so a skip is never silent. A test skipped without a note fails the run:
  * every skip must say what would make it run.
  */
-import type { Reporter, TestModule } from 'vitest/node';
+import type { Reporter, TestModule, Vitest } from 'vitest/node';
 
 export default class SkipReporter implements Reporter {
+  /** A run narrowed by name (-t) skips the rest on purpose: then skips are listed only when they carry a note. */
+  private filtered = false;
+
+  onInit(vitest: Vitest): void {
+    this.filtered = vitest.config.testNamePattern !== undefined;
+  }
+
   onTestRunEnd(modules: ReadonlyArray<TestModule>): void {
     const lines: string[] = [];
     let unexplained = 0;
     for (const m of modules) {
       for (const t of m.children.allTests()) {
         const r = t.result();
-        if (r.state !== 'skipped') continue;
+        if (r.state !== 'skipped' || (this.filtered && (r.note === undefined || r.note === ''))) continue;
         if (r.note === undefined || r.note === '') unexplained++;
         lines.push(`  ${m.moduleId.replace(`${process.cwd()}/`, '')} > ${t.fullName}: ${r.note ?? 'SKIPPED WITHOUT A REASON'}`);
       }
