@@ -250,4 +250,49 @@ describe('index cache: a user who owns the directory above it', () => {
     expect(seen.refused).toBe(1000);
     expect([...seen.other].every((p) => p.includes(`not trusted: ${parent} (above the cache directory) is owned by uid 65534`))).toBe(true);
   });
+
+  it("reads only root's cache through a symlink she flips between root's directory and hers (in a sticky directory, 1,000 reads)", async () => {
+    const swap = compileSwap();
+    if (swap === undefined) return;
+    const small = smallDepmodDir(['virtio_net'], 50);
+    const dir = join(mkdtempSync(join(tmpdir(), 'hotplugd-mods-')), '6.1.0-race');
+    cpSync(small.dir, dir, { recursive: true });
+    const base = mkdtempSync(join(tmpdir(), 'hotplugd-race-'));
+    chmodSync(base, 0o755);
+    const roots = join(base, 'roots');
+    mkdirSync(roots);
+    const file = await rootCache(dir, join(roots, 'cache'));
+    // A sticky directory anyone may write (as /tmp): her directory and her two symlinks there.
+    const sticky = join(base, 'sticky');
+    mkdirSync(sticky);
+    chmodSync(sticky, 0o1777);
+    const hers = join(sticky, 'hers');
+    mkdirSync(join(hers, 'cache'), { recursive: true });
+    const herFile = join(hers, 'cache', basename(cacheFileFor(join(sticky, 'link', 'cache'), dir)));
+    cpSync(file, herFile);
+    const planted = forgeModulePath(herFile, 'kernel/drivers/net/virtio_net.ko', '/tmp/planted/evil.ko');
+    for (const p of [hers, join(hers, 'cache'), herFile]) chownSync(p, 65534, 65534);
+    execFileSync('ln', ['-s', roots, join(sticky, 'link')], { uid: 65534, gid: 65534 });
+    execFileSync('ln', ['-s', hers, join(sticky, 'link2')], { uid: 65534, gid: 65534 });
+    const swapper = spawn(swap, [join(sticky, 'link'), join(sticky, 'link2')], { uid: 65534, gid: 65534, stdio: ['ignore', 'ignore', 'pipe'] });
+    let swapErr = '';
+    swapper.stderr.on('data', (d: Buffer) => (swapErr += d.toString()));
+    const seen = { planted: 0, right: 0, refused: 0 };
+    try {
+      for (let i = 0; i < 1000; i++) {
+        const r = readCache(herFile.replace(join(hers, 'cache'), join(sticky, 'link', 'cache')), dir);
+        if ('hit' in r) {
+          const path = r.hit.parts.modules.find((m) => m.name === 'virtio_net')?.path;
+          if (path === planted) seen.planted++;
+          else if (path === 'kernel/drivers/net/virtio_net.ko') seen.right++;
+        } else if ('problem' in r) seen.refused++;
+      }
+      expect(swapper.exitCode, `the swap loop ran all along (${swapErr})`).toBeNull();
+    } finally {
+      swapper.kill('SIGKILL');
+    }
+    console.log(`1000 reads through the flipped symlink: ${JSON.stringify(seen)}`);
+    expect(seen.planted).toBe(0);
+    expect(seen.right + seen.refused).toBe(1000);
+  });
 });
