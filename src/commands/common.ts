@@ -39,13 +39,15 @@ export const INDEX_HELP = `Index:
                       '' to ignore)
   --cache-dir DIR     index cache directory (default $HOTPLUGD_CACHE_DIR, else
                       ${DEFAULT_CACHE_DIR}; '' for none): the index compiled
-                      from depmod's files is kept in DIR/RELEASE.idx and used
-                      while those files are unchanged (size, mtime, inode, else
-                      SHA-256). Order: --meta, then a fresh cache (proved to
-                      match depmod's files), then a meta.pb fresh by mtime,
-                      then depmod's files (after which the cache is written,
-                      in the background; a damaged or stale cache is reported
-                      and rebuilt, never trusted)`;
+                      from depmod's files is kept in DIR/RELEASE-HASH.idx and
+                      used while those files are unchanged (size, mtime, inode,
+                      else SHA-256). Order: --meta, then a fresh cache (proved
+                      to match depmod's files), then a meta.pb fresh by mtime,
+                      then depmod's files (after which run and coldplug write
+                      the cache in the background; match never writes one; a
+                      damaged or stale cache is reported and rebuilt, never
+                      trusted). Used only when no one but root or the daemon's
+                      user can write DIR or any directory above it`;
 
 export function defaultModulesDir(): string {
   return `/lib/modules/${release()}`;

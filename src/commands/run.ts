@@ -139,7 +139,7 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
   const daemon = new Daemon({
     log: s.log,
     loadIndex: () => {
-      const r = loadIndexWithCache(s.location);
+      const r = loadIndexWithCache(s.location, { write: true });
       logCacheProblem(r.cache, s.log);
       logIndexWarnings(r.index, s.log);
       cacheWrite = r.cache?.write;

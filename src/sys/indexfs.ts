@@ -230,25 +230,30 @@ export interface IndexLoad {
  * not disable a good module directory: depmod's files are read instead, and
  * the index says so (`fallback`, and a warning in `warnings`). An explicit
  * --meta that fails is an error, as is a fallback with no depmod files either
- * (then the meta.pb's own error is the one thrown). Whenever the index comes
- * from depmod's files and the cache is on, the outcome carries the write of
- * a new cache.
+ * (then the meta.pb's own error is the one thrown). With `write` (the
+ * commands that act on the system: `run`, `coldplug`), whenever the index
+ * comes from depmod's files and the cache is on, the outcome carries the
+ * write of a new cache — unless the cache's directory is not trusted
+ * (index-cache.ts): nothing is written there. Without it (`match`, tests),
+ * a trusted cache is read, and nothing is ever written or created.
  */
-export function loadIndexWithCache(loc: IndexLocation): IndexLoad {
+export function loadIndexWithCache(loc: IndexLocation, opts: { write?: boolean } = {}): IndexLoad {
   const config = loadConfig(loc.configDirs, loc.cmdline);
   const choice = chooseIndex(loc);
   let cache: CacheOutcome | undefined;
+  let writable = false;
   if (!choice.explicit && loc.cacheDir !== undefined && loc.cacheDir !== '') {
     const file = cacheFileFor(loc.cacheDir, loc.modulesDir);
-    const r = readCache(file, loc.modulesDir);
+    const r = readCache(file, loc.modulesDir, opts);
     if ('hit' in r) return { index: new ModuleIndex(r.hit.parts, config), cache: { file, ...(r.hit.rewrite ? { write: r.hit.rewrite } : {}) } };
     cache = { file, ...('problem' in r ? { problem: { problem: r.problem, code: r.code } } : {}) };
+    writable = opts.write === true && !('untrusted' in r);
   }
   const fromDepmod = (): IndexParts => {
     const sources: SourceRead[] = [];
     const statTimeNs = nowNs();
-    const parts = depmodParts(loc.modulesDir, cache && sources);
-    if (cache) cache.write = pendingWrite(cache.file, loc.modulesDir, parts, sources, statTimeNs);
+    const parts = depmodParts(loc.modulesDir, writable ? sources : undefined);
+    if (cache && writable) cache.write = pendingWrite(cache.file, loc.modulesDir, parts, sources, statTimeNs);
     return parts;
   };
   if (choice.kind === 'depmod') return { index: new ModuleIndex(fromDepmod(), config), ...(cache ? { cache } : {}) };

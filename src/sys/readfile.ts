@@ -174,13 +174,28 @@ class Bounded {
 export function readBoundedSync(file: string, cap: number, opts: ReadOptions = {}): Buffer {
   const { fd, st } = openRegularStatSync(file, opts);
   try {
-    const b = new Bounded(file, cap, st);
-    for (;;) {
-      const r = b.room();
-      if (!b.took(readSync(fd, r.buf, r.offset, r.length, null))) return b.result();
-    }
+    return readAllSync(fd, st, file, cap);
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * readBoundedSync for a descriptor the caller opened (with O_NONBLOCK) and
+ * fstat'ed as `st` (the checks are those of that descriptor); `file` names
+ * it in errors. The caller closes it.
+ */
+export function readOpenBoundedSync(fd: number, st: Stats, file: string, cap: number): Buffer {
+  if (!st.isFile()) throw notRegular(file, st);
+  return readAllSync(fd, st, file, cap);
+}
+
+/** Read what `fd` holds, at most `cap` bytes (else E_TOO_LARGE); the caller checked what it is. */
+function readAllSync(fd: number, st: Stats, file: string, cap: number): Buffer {
+  const b = new Bounded(file, cap, st);
+  for (;;) {
+    const r = b.room();
+    if (!b.took(readSync(fd, r.buf, r.offset, r.length, null))) return b.result();
   }
 }
 
