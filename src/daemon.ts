@@ -136,7 +136,8 @@ export class Daemon {
   /**
    * What keeps the daemon from being settled now (settle's answer on timeout,
    * status), and `stuck`: loads the load timeout gave up waiting for that
-   * are still inside the kernel. Those do not hold settle (a driver hung in
+   * are still inside the kernel, and install commands still running past
+   * --install-timeout and its grace. Those do not hold settle (a driver hung in
    * its init would hold boot forever; udevd's settle, too, stops waiting for
    * a worker its event timeout gave up on); settle's answer names them.
    */

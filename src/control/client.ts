@@ -165,7 +165,7 @@ export async function settle(paths: string[], timeout: number, err: NodeJS.Writa
   if (reply.ok === true) {
     // Settled, but loads the load timeout gave up on are still inside the kernel: said, not waited for.
     const stuck = reply.stuck;
-    if (Array.isArray(stuck) && stuck.length > 0) err.write(`hotplugd: settled; still inside the kernel after the load timeout: ${printable(stuck.map(String).join(' '))}\n`);
+    if (Array.isArray(stuck) && stuck.length > 0) err.write(`hotplugd: settled; left behind by the load or install timeout, still running: ${printable(stuck.map(String).join(' '))}\n`);
     return true;
   }
   const pending = reply.pending !== undefined ? ` pending: ${JSON.stringify(reply.pending)}` : '';

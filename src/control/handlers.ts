@@ -42,7 +42,7 @@ export function status(ctx: ControlContext): Record<string, unknown> {
     mode: ctx.info.mode,
     jobs: ctx.info.jobs,
     index: idx === undefined ? null : { source: idx.source, kind: idx.kind, kernelRelease: basename(ctx.info.modulesDir), modules: st!.modules, builtin: st!.builtin, aliases: st!.aliases },
-    queue: { depth: q?.depth ?? 0, inFlight: d.inFlightModules() },
+    queue: { depth: q?.depth ?? 0, inFlight: d.inFlightModules(), stuck: q?.stuckModules ?? [] },
     counts: q?.counts ?? null,
     // lost counts kernel seqnums skipped (a bigint in the daemon): a JSON number like every other count; far below 2^53 in any machine's life.
     uevents: { received: d.stats.events, adds: d.stats.adds, rejected: d.stats.rejected, lost: Number(d.stats.lost) },
@@ -94,7 +94,7 @@ export function controlHandlers(ctx: ControlContext): Record<string, Handler> {
         const o = await ctx.daemon.waitSettled(ms, gone.signal).finally(forget);
         const target = o.target?.toString() ?? null;
         // The state when the waiter was answered (only microtasks ran since): the proof.
-        // `stuck`: loads the load timeout gave up on, still in the kernel; named, not waited for (see Daemon.pending).
+        // `stuck`: loads the load timeout gave up on, still in the kernel, and install commands left behind, still running; named, not waited for (see Daemon.pending).
         if (o.settled) {
           const state = ctx.daemon.pending();
           return { ok: true, settled: true, seqnum: target, stuck: state.stuck, state };

@@ -20,9 +20,11 @@ export interface Running {
  * control socket: the default path (/run/hotplugd/control, as root) is one
  * per machine, and a second daemon on it refuses to start.
  */
-export function startDaemon(args: string[], env: Record<string, string> = {}, as: { uid?: number; gid?: number } = {}): Running {
+export function startDaemon(args: string[], env: Record<string, string> = {}, as: { uid?: number; gid?: number } = {}, prefix: string[] = []): Running {
   const control = args.includes('--control') ? [] : ['--control', ''];
-  const proc = spawn(process.execPath, ['dist/src/cli.js', 'run', '--log-format', 'json', ...control, ...args], {
+  // `prefix`: a command that runs node with the rest as its arguments (e.g. unshare ... sh -c '... exec "$0" "$@"').
+  const argv = [...prefix, process.execPath, 'dist/src/cli.js', 'run', '--log-format', 'json', ...control, ...args];
+  const proc = spawn(argv[0]!, argv.slice(1), {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
     ...as,
