@@ -44,7 +44,9 @@ One JSON record per module on stdout.
                          http://ADDR:PORT/metrics (off by default; an IP
                          address: 127.0.0.1:9101, [::1]:9101; port 0 picks
                          one, named in the "metrics endpoint listening"
-                         record); the shipped unit allows no IP sockets: see
+                         record), and the probes /livez (200 until it stops)
+                         and /readyz (200 once the start-up walk's loads are
+                         done, else 503); the shipped unit allows no IP sockets: see
                          METRICS in hotplugd(8) for the drop-in
   -h, --help             this text
 
