@@ -7,10 +7,10 @@
  * from the package tree the image copies.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { imagePlan, KMOD_CONFIG_DIRS, parseDockerfile, stages } from '../../scripts/image-root.mjs';
 import { FIXTURE_DIR } from '../support/helpers.js';
 
@@ -113,6 +113,7 @@ describe('the README docker run line', () => {
 describe('scripts/refresh-base-digests.sh', () => {
   it('rewrites each FROM digest and the base digest label with what the registry tool answers', () => {
     const dir = mkdtempSync(join(tmpdir(), 'hotplugd-digests-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const bin = join(dir, 'bin');
     mkdirSync(bin);
     // A stand-in for crane: no registry is reachable here.
@@ -137,6 +138,7 @@ describe('scripts/refresh-base-digests.sh', () => {
 
   it('fails when the tool answers something that is not a digest', () => {
     const dir = mkdtempSync(join(tmpdir(), 'hotplugd-digests-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     writeFileSync(join(dir, 'crane'), '#!/bin/sh\necho "unauthorized: authentication required"\n');
     chmodSync(join(dir, 'crane'), 0o755);
     const file = join(dir, 'Dockerfile');
@@ -151,6 +153,7 @@ describe('scripts/refresh-base-digests.sh', () => {
 describe('the image entrypoint', () => {
   it('runs from the package tree the image copies', () => {
     const out = mkdtempSync(join(tmpdir(), 'hotplugd-image-'));
+    onTestFinished(() => rmSync(out, { recursive: true, force: true }));
     execFileSync(process.execPath, ['scripts/package.mjs', '--runtime', 'system', '--out', out], { stdio: 'pipe' });
     const entry = join(out, 'root/usr/bin/hotplugd');
     expect(existsSync(entry)).toBe(true);
