@@ -21,7 +21,7 @@ WORKDIR /src
 COPY . .
 # File times in the package: the commit's time when given
 # (--build-arg SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)), else package.json's.
-ARG SOURCE_DATE_EPOCH
+ARG SOURCE_DATE_EPOCH=""
 RUN npm ci --no-audit --no-fund \
  && SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(stat -c %Y package.json)}" npm run package
 
