@@ -14,7 +14,7 @@ import { NetlinkUeventSource } from '../sys/netlink.js';
 import { CaughtSignals, type SignalSource } from '../signals.js';
 import { SdNotifier } from '../sys/notify.js';
 import { formatAddress, parseListenAddress } from '../sys/listen-address.js';
-import type { MetricsServer } from '../sys/metrics-http.js';
+import type { HealthSource, MetricsServer } from '../sys/metrics-http.js';
 import { MetricsFeed } from '../metrics-feed.js';
 import { INDEX_FLAGS, INDEX_HELP, type Io, logCacheProblem, logIndexWarnings, parseFlags, writeCacheRetrying } from './common.js';
 import { CONTROL_RUN_FLAGS, CONTROL_RUN_HELP, controlGroup, parseSize, queuePolicy, readKernelSeqnum, readyAfter, setup, SYSTEM_FLAGS, SYSTEM_HELP } from './daemon-setup.js';
@@ -44,7 +44,9 @@ One JSON record per module on stdout.
                          http://ADDR:PORT/metrics (off by default; an IP
                          address: 127.0.0.1:9101, [::1]:9101; port 0 picks
                          one, named in the "metrics endpoint listening"
-                         record); the shipped unit allows no IP sockets: see
+                         record), and the probes /livez (200 until it stops)
+                         and /readyz (200 once the start-up walk's loads are
+                         done, else 503); the shipped unit allows no IP sockets: see
                          METRICS in hotplugd(8) for the drop-in
   -h, --help             this text
 
@@ -99,6 +101,27 @@ function explainMissingIndex(e: unknown, procfs: string, demo: boolean): unknown
 function daemonGauges(daemon: Daemon): DaemonGauges {
   const q = daemon.started ? daemon.queue : undefined;
   return { queueDepth: q?.depth ?? 0, inFlight: q?.serving ?? 0, stuck: q?.stuck ?? 0, ueventsReceived: daemon.stats.events };
+}
+
+/**
+ * The probes of --metrics-listen: live until the daemon stops; ready once it
+ * is running and the loads of its start-up walk are done (a container that
+ * is ready has its node's drivers). Later uevents do not make it unready:
+ * on a container host every pod's network devices move the kernel's seqnum
+ * (see settle), and a readiness that flapped with them would say nothing.
+ */
+function probes(daemon: Daemon, settled: () => boolean): HealthSource {
+  return {
+    live: () => {
+      const phase = daemon.phaseName;
+      return phase === 'stopping' || phase === 'stopped' ? phase : undefined;
+    },
+    ready: () => {
+      const phase = daemon.phaseName;
+      if (phase !== 'running') return `not ready: ${phase}`;
+      return settled() ? undefined : 'not ready: the start-up coldplug is not done';
+    },
+  };
 }
 
 export async function runDaemonCommand(args: string[], io: Io, signals: SignalSource = new CaughtSignals()): Promise<number> {
@@ -215,11 +238,13 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
     daemon.reload().catch((e: unknown) => s.log.error({ err: e }, 'reload failed unexpectedly'));
   };
   let metrics: MetricsServer | undefined;
+  // /readyz: the start-up walk's loads are done (settled once), as `--ready-after settled`.
+  let startupSettled = false;
   try {
     // Before the daemon starts: an address in use fails start-up at once.
     if (metricsAt !== undefined) {
       const { startMetricsServer } = await import('../sys/metrics-http.js');
-      metrics = await startMetricsServer(metricsAt, feed);
+      metrics = await startMetricsServer(metricsAt, feed, { health: probes(daemon, () => startupSettled) });
       const address = formatAddress(metrics.address);
       s.log.info({ address, url: `http://${address}/metrics` }, 'metrics endpoint listening');
     }
@@ -237,6 +262,7 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
     );
   }
   started = true;
+  void daemon.waitSettled(Infinity).then((o) => (startupSettled ||= o.settled));
   if (hupDuringStart) reload();
   const fatal = daemon.fatal.then(async (e) => {
     control.close();

@@ -75,6 +75,19 @@ describe('hotplugd run --metrics-listen', () => {
     expect(await daemon.exited).toBe(0);
   });
 
+  it('answers the probes /livez and /readyz: ready once the start-up walk has settled', async () => {
+    daemon = startDaemon([...INDEX, '--sysfs', fakeSysfs(), '--metrics-listen', '127.0.0.1:0']);
+    const listening = await daemon.waitFor((r) => r.msg === 'metrics endpoint listening', 20_000, 'the metrics record');
+    await daemon.waitFor((r) => r.msg === 'settled', 20_000, 'settled');
+    const at = (path: string): Promise<Response> => fetch(new URL(path, listening.url as string));
+    const live = await at('/livez');
+    expect([live.status, await live.text()]).toEqual([200, 'ok\n']);
+    const ready = await at('/readyz');
+    expect([ready.status, await ready.text()]).toEqual([200, 'ok\n']);
+    daemon.proc.kill('SIGTERM');
+    expect(await daemon.exited).toBe(0);
+  });
+
   it('exits 111 at once, naming the address, when the port is taken', async () => {
     const taken = createServer();
     await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
