@@ -89,12 +89,16 @@ snapshot >"$work/before"
 fake=$work/fakebin
 mkdir -p "$fake"
 calls=$work/systemctl.calls
+real_systemctl=$(command -v systemctl)
 cat >"$fake/systemctl" <<EOF
 #!/bin/sh
-# Records the call; is-enabled from the links deb-systemd-helper made; is-active: never.
+# Records the call. Offline work on unit files (deb-systemd-helper's
+# "systemctl --root=/ preset", enable, disable) is the real systemctl's;
+# is-enabled from the enablement links; is-active: never; the rest: nothing.
 echo "systemctl \$*" >>"$calls"
 for a in "\$@"; do last=\$a; done
 case " \$* " in
+  *" --root="*|*" preset "*|*" enable "*|*" disable "*) exec "$real_systemctl" "\$@" ;;
   *" is-enabled "*) if [ -e "/etc/systemd/system/sysinit.target.wants/\$last" ]; then echo enabled; else echo disabled; exit 1; fi ;;
   *" is-active "*) exit 3 ;;
 esac
@@ -172,7 +176,7 @@ ok "udev-rule mask/unmask: /run/udev/rules.d/80-drivers.rules -> /dev/null while
 # --- Version A's daemon, started by hand, survives the upgrade to B until it is restarted.
 # A module tree with a .ko.xz and a .ko.zst (not modules: whatever kernel this is
 # rejects them, after hotplugd decompressed them), a fake /sys whose devices
-# appear only after the upgrade, a fake /proc with a modules file (load mode).
+# appear only after the upgrade.
 m=$work/modules/verify
 mkdir -p "$m/kernel" "$work/sys/devices" "$work/sys/module" "$work/sys/kernel" "$work/proc" "$work/cache"
 printf 'not a kernel module: hotplugd verify-package\n' >"$work/blob"
@@ -182,13 +186,16 @@ printf 'kernel/hpdxz.ko.xz:\nkernel/hpdzst.ko.zst:\n' >"$m/modules.dep"
 printf 'alias hpdverify:xz hpdxz\nalias hpdverify:zst hpdzst\n' >"$m/modules.alias"
 : >"$m/modules.builtin"; : >"$m/modules.softdep"; : >"$m/modules.symbols"
 printf '0\n' >"$work/sys/kernel/uevent_seqnum"
-: >"$work/proc/modules"
+# The real /proc (the daemon finds its netlink descriptor there), plus an
+# empty modules file where this kernel has none (load mode needs it).
+for e in /proc/*; do ln -s "$e" "$work/proc/${e#/proc/}"; done
+[ -e "$work/proc/modules" ] || : >"$work/proc/modules"
 sock=$work/control
 /usr/bin/hotplugd run --mode load --modules-dir "$m" --sysfs "$work/sys" --procfs "$work/proc" --cmdline '' --config-dir '' \
   --cache-dir "$work/cache" --control "$sock" --metrics-listen 127.0.0.1:0 --log-format json >"$work/daemon.log" 2>&1 &
 daemon_pid=$!
-for _ in $(seq 1 100); do grep -q '"msg":"settled"' "$work/daemon.log" && break; sleep 0.1; done
-grep -q '"msg":"settled"' "$work/daemon.log" || fail "version A's daemon did not settle: $(cat "$work/daemon.log")"
+for _ in $(seq 1 100); do grep -q '"msg":"coldplug"' "$work/daemon.log" && break; sleep 0.1; done
+grep -q '"msg":"coldplug"' "$work/daemon.log" || fail "version A's daemon did not start: $(cat "$work/daemon.log")"
 for _ in $(seq 1 100); do ls "$work"/cache/*.idx >/dev/null 2>&1 && break; sleep 0.1; done
 port=$(grep -o '"url":"http://127.0.0.1:[0-9]*' "$work/daemon.log" | grep -o '[0-9]*$')
 old_chunks=$(cd /usr/lib/hotplugd/dist/src/chunks && ls)

@@ -7,7 +7,11 @@
  * them while the old daemon still runs (until the postinst restarts it): a
  * first .ko.xz, cache write or metrics request after the upgrade would import
  * a file that is gone. Loaded here, they are in memory before the daemon says
- * it is ready. test/unit/preload.test.ts checks that every dynamic import the
+ * it is ready. NOT ENOUGH YET: Node's ESM resolver checks that the file exists
+ * on every import() of a relative specifier, even of a module already loaded,
+ * so each lazy call site must also keep the module it got (a memoised loader
+ * shared with this list); scripts/verify-package.sh's upgrade check fails
+ * until then (xz: "Cannot find module .../xz-decompress-HASH.js"). test/unit/preload.test.ts checks that every dynamic import the
  * daemon can reach is listed; scripts/verify-package.sh exercises each path on
  * a daemon whose files an upgrade replaced.
  */
