@@ -214,6 +214,7 @@ export class Daemon {
   private async startUp(): Promise<void> {
     const { log } = this.deps;
     const clock = this.record.clock;
+    const preloading = this.deps.preload?.().catch((e: unknown) => log.error({ err: e }, 'code for later use could not be loaded'));
     const source = this.uevents.open();
     clock.mark('socketBound');
     this.uevents.baseline();
@@ -236,6 +237,7 @@ export class Daemon {
     this.uevents.listen();
     if (walking === undefined) log.info({ why: 'start' }, 'coldplug skipped');
     else await walking;
+    await preloading;
     if (this.phase !== 'starting') return; // stop() came first: no READY=1
     this.phase = 'running';
     if (this.deps.readyAfter === 'settled') {

@@ -13,6 +13,7 @@ import { type PendingCacheWrite } from '../sys/index-cache.js';
 import { NetlinkUeventSource } from '../sys/netlink.js';
 import { CaughtSignals, type SignalSource } from '../signals.js';
 import { SdNotifier } from '../sys/notify.js';
+import { preloadDaemonCode } from '../preload.js';
 import { formatAddress, parseListenAddress } from '../sys/listen-address.js';
 import type { HealthSource, MetricsServer } from '../sys/metrics-http.js';
 import { MetricsFeed } from '../metrics-feed.js';
@@ -202,6 +203,7 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
     skipColdplug: values['skip-coldplug'] === true,
     queue: policy,
     readyAfter: ready,
+    preload: preloadDaemonCode,
   });
   // Bound before start (settle callers may connect while coldplug runs); a
   // --control path that cannot be bound fails start-up (exit 111).
