@@ -46,12 +46,16 @@ import { CACHE_FORMAT, type CacheRecord, type CacheSource, encodeCacheRecord, re
 import { crc32, sha256 } from '../core/index/meta/checksum.js';
 import { modulePathProblem } from '../core/index/module-path.js';
 import { decodeMeta } from '../core/index/meta/read.js';
+import { lazy } from '../core/lazy.js';
 import { isHotplugError } from '../errors.js';
 import { writeFileAtomic } from './atomic-write.js';
 import { INDEX_FILE_MAX, readBoundedSync, readOpenBoundedSync } from './readfile.js';
 import { entryPath, openTrustedDir, UntrustedDir } from './trusted-dir.js';
 
 export const DEFAULT_CACHE_DIR = '/var/cache/hotplugd';
+
+/** The encoder (and protobufjs), loaded only to write a cache, or by the daemon's preload. */
+export const loadMetaWriter = lazy(() => import('../core/index/meta/write.js'));
 
 /** What the compiled index is built from (modules.symbols is read on demand, from the file). */
 export const CACHE_SOURCES = ['modules.dep', 'modules.alias', 'modules.builtin', 'modules.builtin.modinfo', 'modules.softdep'] as const;
@@ -182,7 +186,7 @@ export function pendingWrite(file: string, modulesDir: string, parts: IndexParts
     };
     let bytes: Uint8Array;
     try {
-      const { encodeMeta } = await import('../core/index/meta/write.js');
+      const { encodeMeta } = await loadMetaWriter();
       bytes = await encodeMeta(snapshot, release, encodeCacheRecord(record), { radix: false, moduleTable: true });
     } catch (e) {
       return { written: false, file, level: 'warn', problem: `cannot encode the index (${(e as Error).message})` };
