@@ -2,11 +2,12 @@
  * `hotplugd match`: which modules serve a MODALIAS, as `modprobe -R` answers.
  */
 import { createInterface } from 'node:readline';
-import { EXIT, HotplugError, printable } from '../errors.js';
+import { EXIT, HotplugError } from '../errors.js';
 import { describe } from '../core/explain.js';
 import { type ModuleIndex } from '../core/index/module-index.js';
 import { loadIndexWithCache } from '../sys/indexfs.js';
 import { INDEX_FLAGS, INDEX_HELP, indexLocation, type Io, parseFlags, summarizeWarnings, toBytes } from './common.js';
+import { printable } from '../printable.js';
 
 export const MATCH_HELP = `Usage: hotplugd match [INDEX FLAGS] [--json] MODALIAS...
        hotplugd match [INDEX FLAGS] --stdin
@@ -55,7 +56,7 @@ async function answer(index: ModuleIndex, values: { json?: boolean | undefined; 
     let buf = '';
     for await (const line of rl) {
       const q = toBytes(line);
-      buf += `${line}\t${index.lookup(q).names.join(' ')}\n`;
+      buf += `${printable(line)}\t${printable(index.lookup(q).names.join(' '))}\n`;
       if (buf.length > 65536) {
         io.stdout.write(buf);
         buf = '';
@@ -73,7 +74,7 @@ async function answer(index: ModuleIndex, values: { json?: boolean | undefined; 
     } else {
       const names = index.lookup(toBytes(q)).names;
       any ||= names.length > 0;
-      for (const n of names) io.stdout.write(`${n}\n`);
+      for (const n of names) io.stdout.write(`${printable(n)}\n`);
     }
   }
   return any ? EXIT.OK : EXIT.NO_MATCH;
