@@ -13,7 +13,11 @@ export const MATCH_HELP = `Usage: hotplugd match [INDEX FLAGS] [--json] MODALIAS
        hotplugd match [INDEX FLAGS] --stdin
 
 Print the modules that serve each MODALIAS, one per line, as modprobe -R does
-(libkmod's lookup order; every matching module, not the first).
+(libkmod's lookup order; every matching module, not the first); a MODALIAS
+that no module serves is named on stderr. A name is a built-in module only
+when modules.builtin lists it, as for modprobe: names that
+modules.builtin.modinfo lists only for their parameters (apparmor, random,
+printk, ...) are no module.
 
   --json     one JSON object per MODALIAS: each module's path, built-in and
              blacklisted flags, options, the dependency load order, and
@@ -75,6 +79,8 @@ async function answer(index: ModuleIndex, values: { json?: boolean | undefined; 
       const names = index.lookup(toBytes(q)).names;
       any ||= names.length > 0;
       for (const n of names) io.stdout.write(`${printable(n)}\n`);
+      // As modprobe -R: "FATAL: Module apparmor not found in directory /lib/modules/…".
+      if (names.length === 0) io.stderr.write(`${printable(`hotplugd: module ${q} not found in ${index.kind === 'depmod' ? 'directory ' : ''}${index.source}`)}\n`);
     }
   }
   return any ? EXIT.OK : EXIT.NO_MATCH;
