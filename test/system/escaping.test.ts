@@ -87,7 +87,12 @@ describe('human-readable output with control bytes in every field', () => {
     const unknown = await cli([NAME]);
     expect(unknown.status).toBe(100);
     expectInert(unknown.stderr);
-    expect(unknown.stderr).toBe(`hotplugd: unknown command "${SHOWN}" (see hotplugd --help)\n`);
+    expect(unknown.stderr).toBe(`hotplugd: unknown command "${SHOWN}"; see "hotplugd --help" [E_USAGE]\n`);
+    // A flag's usage error: the flag as given, escaped once.
+    const flag = await cli(['match', `--x${NAME}`]);
+    expect(flag.status).toBe(100);
+    expectInert(flag.stderr);
+    expect(flag.stderr).toContain(`unknown flag --x${SHOWN}`);
 
     const tree = tmp();
     writeFileSync(join(tree, `${NAME}.ko`), 'not ELF');
