@@ -30,7 +30,10 @@ printk, ...) are no module.
 
 ${INDEX_HELP}
 
-Exit codes: 0 something matched (always 0 with --stdin), 1 nothing matched,
+With several MODALIAS, each line is "MODALIAS<TAB>MODULE".
+
+Exit codes: 0 every query matched (always 0 with --stdin), 1 a query
+matched nothing (named on stderr),
 100 usage error, 111 the index could not be read.
 `;
 
@@ -69,19 +72,23 @@ async function answer(index: ModuleIndex, values: { json?: boolean | undefined; 
     io.stdout.write(buf);
     return EXIT.OK;
   }
-  let any = false;
+  // One query: its modules one per line, as modprobe -R. Several: each line
+  // labelled "QUERY<TAB>MODULE", so that no answer is unattributed.
+  const label = positionals.length > 1;
+  let missed = 0;
   for (const q of positionals) {
     if (values.json) {
       const d = describe(index, toBytes(q)) as { modules: unknown[] };
-      any ||= d.modules.length > 0;
+      if (d.modules.length === 0) missed++;
       io.stdout.write(`${JSON.stringify(d)}\n`);
     } else {
       const names = index.lookup(toBytes(q)).names;
-      any ||= names.length > 0;
-      for (const n of names) io.stdout.write(`${printable(n)}\n`);
+      for (const n of names) io.stdout.write(label ? `${printable(q)}\t${printable(n)}\n` : `${printable(n)}\n`);
+      if (names.length > 0) continue;
+      missed++;
       // As modprobe -R: "FATAL: Module apparmor not found in directory /lib/modules/…".
-      if (names.length === 0) io.stderr.write(`${printable(`hotplugd: module ${q} not found in ${index.kind === 'depmod' ? 'directory ' : ''}${index.source}`)}\n`);
+      io.stderr.write(`${printable(`hotplugd: module ${q} not found in ${index.kind === 'depmod' ? 'directory ' : ''}${index.source}`)}\n`);
     }
   }
-  return any ? EXIT.OK : EXIT.NO_MATCH;
+  return missed === 0 ? EXIT.OK : EXIT.NO_MATCH;
 }

@@ -52,6 +52,16 @@ describe('hotplugd CLI', () => {
     expect(r.stdout.split('\n').filter(Boolean).sort()).toEqual(['uas', 'usb_storage']);
   });
 
+  it('labels each answer by its query when given several, names a query that found nothing on stderr, and exits 1 for it', () => {
+    const hda = 'pci:v00008086d0000100Esv00001AF4sd00001100bc02sc00i00';
+    const r = cli(['match', ...FIX, 'nosuchthing', 'e1000', hda]);
+    expect(r.stdout).toBe(`e1000\te1000\n${hda}\te1000\n`);
+    expect(r.stderr).toBe(`hotplugd: module nosuchthing not found in directory ${FIXTURE_DIR}\n`);
+    expect(r.status).toBe(1);
+    const all = cli(['match', ...FIX, 'e1000', hda]);
+    expect([all.status, all.stderr]).toEqual([0, '']);
+  });
+
   it('exits 1 when nothing matches', () => {
     const r = cli(['match', ...FIX, 'nothing:matches:this']);
     expect(r.status).toBe(1);
