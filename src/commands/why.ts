@@ -55,6 +55,10 @@ export function whyLines(w: Obj): string[] {
     for (const m of q.modules) {
       const flags = [m.builtin === true ? 'built-in' : '', m.blacklisted === true ? 'blacklisted' : ''].filter((x) => x !== '').join(', ');
       out.push(`index now: ${q.modalias} -> ${String(m.name)}${flags !== '' ? ` (${flags})` : ''}: load order ${(m.loadOrder as string[]).join(' ')}${m.installCommands !== undefined ? `; install commands ${JSON.stringify(m.installCommands)}` : ''}`);
+      // Where each configuration line behind that answer comes from (blacklist, options, softdep, install).
+      for (const c of (m.configuredBy as { kind: string; name: string; value: string; file: string; line: number }[] | undefined) ?? []) {
+        out.push(`  from ${c.line > 0 ? `${c.file}:${c.line}` : c.file}: ${c.kind} ${c.name}${c.value !== '' ? ` ${c.value}` : ''}`);
+      }
     }
   }
   return out.map(printable);

@@ -75,20 +75,25 @@ export function substituteCmdlineOpts(command: string, options: string): string 
   return command.split('$CMDLINE_OPTS').join(options);
 }
 
-const compiled = new WeakMap<ModuleIndex, { tokens: string | null; command: string }[]>();
+const compiled = new WeakMap<ModuleIndex, { pattern: string; tokens: string | null; command: string }[]>();
 const classes = new ClassTable();
 
 /** The raw install command libkmod would use for a module (first matching line), ignoring softdeps. */
 export function configuredInstallCommand(index: ModuleIndex, name: string): string | undefined {
+  return configuredInstall(index, name)?.command;
+}
+
+/** The same, with the modprobe.d pattern whose line gave the command. */
+export function configuredInstall(index: ModuleIndex, name: string): { pattern: string; command: string } | undefined {
   let list = compiled.get(index);
   if (list === undefined) {
     list = [];
     for (const [pattern, entry] of index.config.commands) {
-      if (entry.install !== undefined) list.push({ tokens: compilePattern(pattern, classes, false), command: entry.install });
+      if (entry.install !== undefined) list.push({ pattern, tokens: compilePattern(pattern, classes, false), command: entry.install });
     }
     compiled.set(index, list);
   }
-  for (const c of list) if (c.tokens !== null && tokensMatch(c.tokens, name, classes)) return c.command;
+  for (const c of list) if (c.tokens !== null && tokensMatch(c.tokens, name, classes)) return { pattern: c.pattern, command: c.command };
   return undefined;
 }
 

@@ -213,7 +213,7 @@ export class ModuleIndex {
   }
 
   /** The alias libkmod records on a module found by `query` (kmod_module_new_from_alias), or null. */
-  private aliasOf(name: string, query: string): string | null {
+  aliasOf(name: string, query: string): string | null {
     const r = this.lookup(query);
     if (r.normalized === null || !r.names.includes(name)) return null;
     if (r.source === 'alias' || r.source === 'symbol') return r.normalized;
