@@ -4,11 +4,16 @@
  *   into one more;
  * - a reload chooses the index source again (DaemonDeps.loadIndex does);
  * - a reload that cannot read the new index keeps the old one, says why (a
- *   `reload failed` record) and resolves false;
+ *   `reload failed` record: the error's code and message, a stack only for
+ *   an unexpected error) and resolves { ok: false } with them;
+ * - a reload that succeeded resolves what changed and every configuration
+ *   or index line it did not take (libkmod warns about each);
  * - systemd hears RELOADING=1, then READY=1 when the reload is over, unless
  *   the daemon is no longer running by then.
  */
+import { type LineWarning } from './core/index/depmod.js';
 import { type ModuleIndex } from './core/index/module-index.js';
+import { isHotplugError } from './errors.js';
 import { type DaemonDeps } from './daemon-deps.js';
 import { Serial } from './daemon-state.js';
 
@@ -22,6 +27,18 @@ export interface ReloadHooks {
   walk: () => Promise<void>;
 }
 
+/** What a reload came to: the changes and the lines not taken, or why the old index stays. */
+export type ReloadResult =
+  | {
+      ok: true;
+      modules: { before: number; after: number };
+      aliases: { before: number; after: number };
+      /** modprobe.d and kernel command line entries taken (config.entries). */
+      config: { before: number; after: number };
+      ignored: readonly LineWarning[];
+    }
+  | { ok: false; code: string; problem: string };
+
 export class Reloads {
   private readonly serial = new Serial(() => this.once());
 
@@ -31,14 +48,14 @@ export class Reloads {
     private readonly hooks: ReloadHooks,
   ) {}
 
-  /** Resolves false when the new index could not be read (the old one stays) or the daemon is not running. */
-  run(): Promise<boolean> {
-    if (!this.hooks.running()) return Promise.resolve(false);
+  /** Resolves ok: false when the new index could not be read (the old one stays) or the daemon is not running. */
+  run(): Promise<ReloadResult> {
+    if (!this.hooks.running()) return Promise.resolve(NOT_RUNNING);
     return this.serial.run();
   }
 
-  private async once(): Promise<boolean> {
-    if (!this.hooks.running()) return false;
+  private async once(): Promise<ReloadResult> {
+    if (!this.hooks.running()) return NOT_RUNNING;
     const { log, notifier } = this.deps;
     notifier.notify('RELOADING=1');
     let next: ModuleIndex;
@@ -46,12 +63,18 @@ export class Reloads {
     try {
       next = this.deps.loadIndex();
     } catch (e) {
-      log.error({ err: e, code: (e as { code?: string }).code }, 'reload failed; keeping the current index');
+      // An operator's mistake (a missing directory, a damaged file) is one line with its code, no stack.
+      const known = isHotplugError(e);
+      const code = known ? e.code : 'E_FAILED';
+      const problem = (e as Error).message;
+      if (known) log.error({ code, problem }, 'reload failed; keeping the current index');
+      else log.error({ err: e, code }, 'reload failed; keeping the current index');
       if (this.hooks.running()) notifier.notify('READY=1');
-      return false;
+      return { ok: false, code, problem };
     }
-    if (!this.hooks.running()) return false;
-    const before = this.hooks.current().stats();
+    if (!this.hooks.running()) return NOT_RUNNING;
+    const previous = this.hooks.current();
+    const before = previous.stats();
     const after = next.stats();
     this.hooks.swap(next);
     this.stats.reloads++;
@@ -71,6 +94,14 @@ export class Reloads {
     );
     await this.hooks.walk();
     if (this.hooks.running()) notifier.notify('READY=1');
-    return true;
+    return {
+      ok: true,
+      modules: { before: before.modules, after: after.modules },
+      aliases: { before: before.aliases, after: after.aliases },
+      config: { before: previous.config.entries.length, after: next.config.entries.length },
+      ignored: next.warnings,
+    };
   }
 }
+
+const NOT_RUNNING: ReloadResult = { ok: false, code: 'E_STOPPING', problem: 'the daemon is not running: nothing reloaded' };

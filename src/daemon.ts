@@ -31,7 +31,7 @@
 import { type ModuleIndex } from './core/index/module-index.js';
 import { type LoadRequest, LoadQueue } from './core/queue.js';
 import { type DaemonDeps } from './daemon-deps.js';
-import { Reloads } from './daemon-reload.js';
+import { type ReloadResult, Reloads } from './daemon-reload.js';
 import { type SettleOutcome, SettleWaiters } from './daemon-settle.js';
 import { SourceWatch } from './daemon-source.js';
 import { InFlight } from './daemon-state.js';
@@ -280,7 +280,7 @@ export class Daemon {
    * daemon-reload.ts). Resolves false when the new index could not be read
    * (the old one stays) or the daemon is not running.
    */
-  reload(): Promise<boolean> {
+  reload(): Promise<ReloadResult> {
     return this.reloads.run();
   }
 

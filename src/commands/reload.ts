@@ -11,7 +11,9 @@ export const RELOAD_HELP = `Usage: hotplugd reload [--control PATH]
 Make the running daemon reload its index (choosing meta.pb or depmod's files
 again), modprobe.d and the kernel command line, then walk /sys again, as
 SIGHUP does; reloads asked for during one merge into one more. Prints the
-index now in use; a reload that fails keeps the old index and exits 1.
+module directory and what changed (modules, aliases, configuration lines),
+and names each line that was not taken on stderr (FILE:LINE: why); a reload
+that fails keeps the old index and configuration, says why, and exits 1.
 
 ${CONTROL_HELP}
   -h, --help  this text
@@ -31,6 +33,16 @@ export async function reloadCommand(args: string[], io: Io): Promise<number> {
     io.stderr.write(errorLine(reply));
     return EXIT.NO_MATCH;
   }
-  io.stdout.write(`${printable(`reloaded: ${String(reply.index)} (${String(reply.modules)} modules; reload ${String(reply.reloads)} since start)`)}\n`);
+  const count = (v: unknown): string => {
+    const c = v as { before?: number; after?: number } | undefined;
+    return c?.before === c?.after ? String(c?.after) : `${String(c?.before)} -> ${String(c?.after)}`;
+  };
+  io.stdout.write(
+    `${printable(`reloaded ${String(reply.modulesDir ?? reply.index)}: modules ${count(reply.modules)}, aliases ${count(reply.aliases)}, configuration lines ${count(reply.config)} (reload ${String(reply.reloads)} since start)`)}\n`,
+  );
+  // Every line not taken, as libkmod names each: FILE:LINE: why.
+  for (const w of (reply.ignored as { file: string; line: number; problem: string }[] | undefined) ?? []) {
+    io.stderr.write(`hotplugd: ${printable(`${w.line > 0 ? `${w.file}:${w.line}` : w.file}: ${w.problem}`)}\n`);
+  }
   return EXIT.OK;
 }

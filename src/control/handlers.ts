@@ -130,11 +130,10 @@ export function controlHandlers(ctx: ControlContext): Record<string, Handler> {
       access: 'write',
       run: async () => {
         if (!ctx.daemon.running) return errorReply('E_FAILED', `the daemon is ${ctx.daemon.phaseName}, not running: nothing reloaded`);
-        const ok = await ctx.daemon.reload();
+        const r = await ctx.daemon.reload();
         const idx = ctx.daemon.index;
-        return ok
-          ? { ok: true, reloaded: true, index: idx?.source, modules: idx?.stats().modules, reloads: ctx.daemon.stats.reloads }
-          : errorReply('E_FAILED', 'reload failed: the index could not be read, the current one stays (see the log)');
+        if (!r.ok) return errorReply('E_FAILED', `reload failed, the current index and configuration stay: ${r.problem} (${r.code})`, { cause: r.code });
+        return { ok: true, reloaded: true, index: idx?.source, modulesDir: ctx.info.modulesDir, modules: r.modules, aliases: r.aliases, config: r.config, ignored: r.ignored.slice(0, 1000), reloads: ctx.daemon.stats.reloads };
       },
     },
   };

@@ -78,6 +78,7 @@ function readOptional(file: string, capture?: SourceRead[]): string | undefined 
 function flagInputError(flag: string, file: string, e: unknown): HotplugError {
   if (isHotplugError(e)) return new HotplugError(e.code, `${flag}: ${e.message}`, { cause: e });
   const code = (e as NodeJS.ErrnoException).code ?? 'error';
+  if (code === 'ENOENT') return new HotplugError('E_INPUT', `${flag}: ${file}: no such file or directory`, { cause: e });
   return new HotplugError('E_INPUT', `${flag}: ${file}: cannot read (${code})`, { cause: e });
 }
 

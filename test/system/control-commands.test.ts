@@ -4,7 +4,7 @@
  * the real uevent socket is opened, read-only), clients as separate
  * processes (the CLI, as root or as uid 65534) or raw sockets.
  */
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -68,7 +68,8 @@ describe('control socket commands', () => {
     expect(wouldLoad).toBeGreaterThan(0);
     const reload = await cli(['reload', '--control', sock]);
     expect(reload.status).toBe(0);
-    expect(reload.stdout).toMatch(/^reloaded: .*debian-6.1.0-56-amd64 \(\d+ modules; reload 1 since start\)$/m);
+    expect(reload.stdout).toMatch(/^reloaded .*debian-6.1.0-56-amd64: modules \d+, aliases \d+, configuration lines 0 \(reload 1 since start\)$/m);
+    expect(reload.stderr).toBe('');
     expect((await cli(['settle', '--control', sock, '--timeout', '10'])).status).toBe(0);
     // The monitors saw the reload's records; stop them as Ctrl-C would.
     await d.waitFor((r) => r.msg === 'settled' && r.requests === 4, 10_000, 'the settled record after the reload');
@@ -120,6 +121,30 @@ describe('control socket commands', () => {
     expect(typeof st.uevents.lost).toBe('number');
     expect(st.uevents.lost).toBeGreaterThanOrEqual(100);
     expect(st.resyncs).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('reload through the control socket', () => {
+  it('says what changed and names every line not taken; a configuration gone keeps the old state, names why, exits 1, no stack trace', async () => {
+    const dir = tmp();
+    const sock = join(dir, 'control');
+    const conf = join(dir, 'modprobe.d');
+    mkdirSync(conf);
+    writeFileSync(join(conf, 'a.conf'), 'blacklist pcspkr\n');
+    const d = await startWith(sock, ['--config-dir', conf]);
+    writeFileSync(join(conf, 'a.conf'), ['blacklist pcspkr', 'options', 'blacklist', 'frobnicate x', 'options psmouse rate=40', ''].join('\n'));
+    const ok = await cli(['reload', '--control', sock]);
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toMatch(/^reloaded .*: modules \d+, aliases \d+, configuration lines 1 -> 2 \(reload 1 since start\)\n$/);
+    expect(ok.stderr.split('\n').filter(Boolean)).toEqual([2, 3, 4].map((n) => `hotplugd: ${join(conf, 'a.conf')}:${n}: ignoring bad line starting with "${['options', 'blacklist', 'frobnicate'][n - 2]}"`));
+    rmSync(conf, { recursive: true });
+    const gone = await cli(['reload', '--control', sock]);
+    expect(gone.status).toBe(1);
+    expect(gone.stderr).toBe(`hotplugd: reload failed, the current index and configuration stay: --config-dir: ${conf}: no such file or directory (E_INPUT) [E_FAILED]\n`);
+    expect(gone.stderr).not.toContain('the index could not be read');
+    const rec = await d.waitFor((r) => r.msg === 'reload failed; keeping the current index', 10_000, 'the reload failed record');
+    expect(rec).not.toHaveProperty('err');
+    expect(JSON.stringify(rec)).not.toMatch(/at .*\.js/);
   });
 });
 

@@ -71,7 +71,7 @@ describe('human-readable output with control bytes in every field', () => {
     const reload = await cli(['reload', '--control', sock]);
     expect(reload.status).toBe(0);
     expectInert(reload.stdout);
-    expect(reload.stdout).toContain(`reloaded: ${mods.slice(0, -NAME.length)}${SHOWN} (`);
+    expect(reload.stdout).toContain(`reloaded ${mods.slice(0, -NAME.length)}${SHOWN}: modules `);
     await d.waitFor((r) => r.msg === 'settled' && r.requests === 2, 10_000, 'the settled record after the reload');
     await new Promise((r) => setTimeout(r, 200)); // the monitor's pipe
     monitor.proc.kill('SIGINT');

@@ -166,7 +166,7 @@ describe('Daemon reloads and walks', () => {
     const daemon = new Daemon(t.d);
     await daemon.start();
     const results = await Promise.all(Array.from({ length: 100 }, () => daemon.reload()));
-    expect(results.every((r) => r)).toBe(true);
+    expect(results.every((r) => r.ok)).toBe(true);
     expect(t.indexLoads()).toBe(3); // start, the first reload, one merged reload
     expect(t.walker.calls).toBe(3);
     expect(t.walker.maxRunning).toBe(1);
@@ -184,9 +184,11 @@ describe('Daemon reloads and walks', () => {
     const daemon = new Daemon(t.d);
     await daemon.start();
     fail = true;
-    expect(await daemon.reload()).toBe(false);
+    expect(await daemon.reload()).toEqual({ ok: false, code: 'E_INDEX_CORRUPT', problem: '/x/meta.pb: truncated meta.pb' });
     const err = t.rec.records().find((r) => r.msg === 'reload failed; keeping the current index');
-    expect(err).toMatchObject({ code: 'E_INDEX_CORRUPT' });
+    // An operator's error: its code and message, no stack trace.
+    expect(err).toMatchObject({ code: 'E_INDEX_CORRUPT', problem: '/x/meta.pb: truncated meta.pb' });
+    expect(err).not.toHaveProperty('err');
     expect(t.notes.slice(-2)).toEqual(['RELOADING=1', 'READY=1']);
     await daemon.stop();
   });
@@ -201,9 +203,9 @@ describe('Daemon reloads and walks', () => {
     const reloading = daemon.reload(); // its walk hangs
     await tick(5);
     await daemon.stop();
-    expect(await reloading).toBe(true);
+    expect((await reloading).ok).toBe(true);
     t.walker.releaseAll();
-    expect(await daemon.reload()).toBe(false);
+    expect(await daemon.reload()).toEqual({ ok: false, code: 'E_STOPPING', problem: 'the daemon is not running: nothing reloaded' });
     const stopAt = t.notes.indexOf('STOPPING=1');
     expect(stopAt).toBeGreaterThan(0);
     expect(t.notes.slice(stopAt + 1)).toEqual([]);
@@ -219,7 +221,7 @@ describe('Daemon reloads and walks', () => {
     const t = deps({ kernel, loadIndex: () => (loads++ === 0 ? INDEX : blacklisting) });
     const daemon = new Daemon(t.d);
     await daemon.start();
-    expect(await daemon.reload()).toBe(true);
+    expect(await daemon.reload()).toMatchObject({ ok: true, config: { before: 0, after: 1 }, ignored: [] });
     expect(daemon.index).toBe(blacklisting);
     t.source.handler!(formatUevent('add', '/devices/e1000', { MODALIAS: 'pci:v00008086d0000100Esv00001AF4sd00001100bc02sc00i00', SEQNUM: '1' }), 0);
     await daemon.queue.idle();
