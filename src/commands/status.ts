@@ -25,7 +25,7 @@ type Obj = Record<string, unknown>;
 
 export function statusLines(st: Obj): string[] {
   const idx = st.index as Obj | null;
-  const q = st.queue as { depth: number; inFlight: string[] };
+  const q = st.queue as { depth: number; inFlight: string[]; stuck?: string[] };
   const c = (st.counts ?? {}) as Obj;
   const u = st.uevents as Obj;
   const failed = st.failed as { module: string; errno?: number; code?: string; time?: string }[];
@@ -34,10 +34,11 @@ export function statusLines(st: Obj): string[] {
     ['phase', String(st.phase)],
     ['uptime', `${String(st.uptimeS)} s (since ${String(st.startedAt)})`],
     ['mode', `${String(st.mode)}, jobs ${String(st.jobs)}`],
-    ['index', idx === null ? '-' : `${String(idx.kind)} ${String(idx.source)} (${String(idx.kernelRelease)}): ${String(idx.modules)} modules, ${String(idx.aliases)} aliases`],
-    ['queue', `${q.depth} queued, in flight: ${q.inFlight.length > 0 ? q.inFlight.join(' ') : '-'}`],
+    // The module directory first (what an admin named); the file read when it is another (a cache, a meta.pb).
+    ['index', idx === null ? '-' : `${String(idx.modulesDir ?? idx.source)}${idx.modulesDir !== undefined && idx.source !== idx.modulesDir ? ` (${String(idx.kind)}: ${String(idx.source)})` : ` (${String(idx.kind)})`}: ${String(idx.modules)} modules, ${String(idx.aliases)} aliases`],
+    ['queue', `${q.depth} queued, in flight: ${q.inFlight.length > 0 ? q.inFlight.join(' ') : '-'}${(q.stuck ?? []).length > 0 ? `, stuck past the timeout: ${q.stuck!.join(' ')}` : ''}`],
     ['requests', `${String(c.requests ?? 0)} (${String(c.merged ?? 0)} merged)`],
-    ['results', `loaded ${String(c.loaded ?? 0)}, failed ${String(c.failed ?? 0)}, skipped ${String(c.skipped ?? 0)}, blacklisted ${String(c.blacklisted ?? 0)}, would-load ${String(c.wouldLoad ?? 0)}, install commands ${String(c.installCommands ?? 0)}`],
+    ['results', `loaded ${String(c.loaded ?? 0)}, failed ${String(c.failed ?? 0)}, skipped ${String(c.skipped ?? 0)}, blacklisted ${String(c.blacklisted ?? 0)}, would-load ${String(c.wouldLoad ?? 0)}, install commands ${String(c.installCommands ?? 0)}, would-run ${String(c.wouldRun ?? 0)}`],
     ['uevents', `received ${String(u.received)}, with a modalias ${String(u.adds)}, rejected ${String(u.rejected)}, lost ${String(u.lost)}`],
     ['walks', `coldplug ${String(st.coldplugs)}, resyncs ${String(st.resyncs)}, reloads ${String(st.reloads)}`],
     ['settled', `${st.settled === true ? 'yes' : 'no'}, last ${String(st.lastSettledAt ?? 'never')}`],

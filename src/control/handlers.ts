@@ -41,7 +41,7 @@ export function status(ctx: ControlContext): Record<string, unknown> {
     uptimeS: Math.round((Date.now() - ctx.startedAt.getTime()) / 100) / 10,
     mode: ctx.info.mode,
     jobs: ctx.info.jobs,
-    index: idx === undefined ? null : { source: idx.source, kind: idx.kind, kernelRelease: basename(ctx.info.modulesDir), modules: st!.modules, builtin: st!.builtin, aliases: st!.aliases },
+    index: idx === undefined ? null : { modulesDir: ctx.info.modulesDir, source: idx.source, kind: idx.kind, kernelRelease: basename(ctx.info.modulesDir), modules: st!.modules, builtin: st!.builtin, aliases: st!.aliases },
     queue: { depth: q?.depth ?? 0, inFlight: d.inFlightModules(), stuck: q?.stuckModules ?? [] },
     counts: q?.counts ?? null,
     // lost counts kernel seqnums skipped (a bigint in the daemon): a JSON number like every other count; far below 2^53 in any machine's life.
