@@ -314,7 +314,8 @@ async function common(g: Guest, s: Setup): Promise<{ records: Rec[]; firstPid: n
     await g.out('systemd-analyze blame --no-pager | head -n 25', 'systemd-analyze blame'),
   ].join('\n');
   const file = join(OUT, `boot${g.boot.n}-critical-chain.txt`);
-  writeFileSync(file, `${analyze}\n`);
+  // The command channel carries bytes as latin1: the tree's box-drawing characters are UTF-8.
+  writeFileSync(file, Buffer.from(`${analyze}\n`, 'latin1'));
   f.analyze = { file, time: analyze.split('\n')[1] };
   log(`boot ${g.boot.n}: systemd-analyze output kept in ${file}`);
   return { records, firstPid };
