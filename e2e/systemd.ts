@@ -26,7 +26,8 @@
  *  7. `systemctl kill -s KILL`: Restart=on-failure starts a new daemon that
  *     walks /sys again (a new `coldplug` record from the new PID);
  *  8. `systemctl reload`: exit status 0, the unit `active` (not still
- *     `reloading`) when it returns, and a `reloaded` record;
+ *     `reloading`) when it returns, and a `reloaded` record written before
+ *     it returned (the guest's clock);
  *  9. the index cache: written during boot 1, the `listening` record of
  *     boot 2 says kind `cache`;
  * 10. `systemd-analyze time` and `critical-chain` kept as artifacts in
@@ -174,7 +175,7 @@ async function boot(s: Setup, n: number, check: (g: Guest) => Promise<void>): Pr
   try {
     const t = Date.now();
     await vm.connect();
-    await vm.guestReady(900000);
+    await vm.guestReady(420000);
     b.readyMs = Date.now() - t;
     log(`boot ${n}: the agent answers ${b.readyMs} ms after QEMU started (${accel})`);
     await check(g);
@@ -207,7 +208,7 @@ async function common(g: Guest, s: Setup): Promise<{ records: Rec[]; firstPid: n
   f.enabled = enabled;
   if (enabled !== 'enabled') g.fail(`${UNIT} is "${enabled}" after dpkg -i, not enabled`);
   const settleAt = Date.now();
-  const settle = await g.run('hotplugd settle --timeout 600', 660000);
+  const settle = await g.run('hotplugd settle --timeout 300', 330000);
   f.settleMs = Date.now() - settleAt;
   if (settle.status !== 0) g.fail(`hotplugd settle exited ${settle.status}: ${settle.output.join(' | ')}`);
 
@@ -368,17 +369,29 @@ async function firstBoot(g: Guest, s: Setup): Promise<void> {
 
   // 8. systemctl reload tells the truth
   const reloadsBefore = (await g.records()).filter((r) => r.msg === 'reloaded').length;
-  const rl = await g.run(`systemctl reload ${UNIT}; echo "rc=$?"; systemctl show -p ActiveState --value ${UNIT}`, 120000);
+  // When systemctl returns: its status, the guest's clock (ms), the unit's state.
+  const rl = await g.run(`systemctl reload ${UNIT}; echo "rc=$?"; echo "at=$(date +%s%3N)"; systemctl show -p ActiveState --value ${UNIT}`, 120000);
   const rc = /rc=(\d+)/.exec(rl.output.join('\n'))?.[1];
+  const returnedAt = Number(/at=(\d+)/.exec(rl.output.join('\n'))?.[1]);
   const stateAfter = rl.output.at(-1);
   const reloaded = await g.until(60000, async () => {
     const recs = (await g.records()).filter((r) => r.msg === 'reloaded');
     return recs.length > reloadsBefore ? recs.at(-1) : undefined;
   });
-  f.reload = { exitStatus: rc === undefined ? null : Number(rc), stateWhenReturned: stateAfter, record: reloaded ? { kind: reloaded.kind, indexMs: reloaded.indexMs } : null };
+  // The record is written once the new index is in place: a reload that returns when it is done returns after it.
+  const recordAt = reloaded ? Date.parse(String(reloaded.time)) : NaN;
+  f.reload = {
+    exitStatus: rc === undefined ? null : Number(rc),
+    stateWhenReturned: stateAfter,
+    recordAfterReturnMs: recordAt - returnedAt,
+    record: reloaded ? { kind: reloaded.kind, indexMs: reloaded.indexMs } : null,
+  };
   if (rc !== '0') g.fail(`reload: systemctl reload exited ${String(rc)}: ${rl.output.join(' | ')}`);
   if (stateAfter !== 'active') g.fail(`reload: ${UNIT} was "${String(stateAfter)}" when systemctl reload returned (a reload must return when it is done)`);
   if (!reloaded) g.fail('reload: no `reloaded` record within 60 s');
+  else if (!(recordAt <= returnedAt)) {
+    g.fail(`reload: the reloaded record (${String(reloaded.time)}) came ${recordAt - returnedAt} ms after systemctl reload returned (a reload must return when it is done)`);
+  }
 }
 
 async function secondBoot(g: Guest, s: Setup): Promise<void> {
@@ -392,13 +405,21 @@ async function secondBoot(g: Guest, s: Setup): Promise<void> {
 async function main(): Promise<number> {
   const started = Date.now();
   mkdirSync(OUT, { recursive: true });
-  for (const f of readdirSync(OUT)) if (f.startsWith('run-')) rmSync(join(OUT, f), { recursive: true, force: true });
+  // Work directories of earlier runs that died (a disk image each); a run still going keeps its own.
+  for (const f of readdirSync(OUT)) {
+    if (!f.startsWith('run-')) continue;
+    const pidFile = join(OUT, f, 'pid');
+    const owner = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : 0;
+    if (owner > 0 && existsSync(`/proc/${owner}`)) continue;
+    rmSync(join(OUT, f), { recursive: true, force: true });
+  }
   const pkgDir = join(ROOT, 'dist/package');
   const deb = existsSync(pkgDir) ? readdirSync(pkgDir).find((f) => f.endsWith('.deb')) : undefined;
   if (deb === undefined) throw new Error(`${pkgDir}: no .deb; run \`npm run package\` first (the guest installs what ships)`);
   const moduleRoot = sh(join(ROOT, 'scripts/fetch-kernel.sh'), []).trim();
   const abi = sh('ls', [join(moduleRoot, 'lib/modules')]).trim().split('\n')[0]!;
   const work = mkdtempSync(join(OUT, 'run-'));
+  writeFileSync(join(work, 'pid'), String(process.pid));
 
   let t = Date.now();
   const base = baseRootfs(join(CACHE, 'guest'));
