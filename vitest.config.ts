@@ -15,6 +15,8 @@ export default defineConfig({
     // No test writes the host's /var/cache/hotplugd: the commands' default
     // index cache directory is off unless a test names one (--cache-dir TMP).
     env: { HOTPLUGD_CACHE_DIR: '' },
+    // The default report, then every skipped test with what it needs (a skip without a note fails the run).
+    reporters: ['default', './test/support/skip-reporter.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     projects: [

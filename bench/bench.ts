@@ -212,7 +212,7 @@ async function main(): Promise<void> {
   // The index cache, written as the daemon writes it after a load from depmod text.
   const cacheDir = join(CACHE, 'index-cache');
   rmSync(cacheDir, { recursive: true, force: true });
-  const first = loadIndexWithCache({ modulesDir: dir, cacheDir, configDirs: [], cmdline: '' });
+  const first = loadIndexWithCache({ modulesDir: dir, cacheDir, configDirs: [], cmdline: '' }, { write: true });
   const written = await first.cache!.write!();
   if (!written.written) throw new Error(`cannot write the index cache: ${written.problem}`);
   const cache = loads('load-cache', cacheDir);

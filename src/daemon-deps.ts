@@ -44,6 +44,13 @@ export interface DaemonDeps {
   idle?: () => void;
   /** READY=1 when the coldplug requests are queued (default) or when they are all done ('settled'). */
   readyAfter?: 'queued' | 'settled';
+  /**
+   * Imports the code the daemon may need later (src/preload.ts), so that a
+   * package upgrade replacing its files cannot break a daemon still running:
+   * started with the walk and awaited before READY=1. A failure is logged (the
+   * paths that need that code fail then), not fatal.
+   */
+  preload?: () => Promise<void>;
   /** Install-command runner and policy, load timeout (commands/daemon-setup.ts queuePolicy). */
   queue?: QueuePolicy;
 }

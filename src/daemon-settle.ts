@@ -17,6 +17,8 @@ interface Waiter {
   target: bigint | undefined;
   resolve: (o: SettleOutcome) => void;
   timer: NodeJS.Timeout | undefined;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
 }
 
 export class SettleWaiters {
@@ -33,10 +35,14 @@ export class SettleWaiters {
     if (this.settledFor(target)) return Promise.resolve({ settled: true, target });
     if (timeoutMs <= 0 || signal?.aborted === true) return Promise.resolve({ settled: false, target });
     return new Promise((resolve) => {
-      const w: Waiter = { target, resolve, timer: undefined };
+      const w: Waiter = { target, resolve, timer: undefined, signal, onAbort: undefined };
       if (Number.isFinite(timeoutMs)) w.timer = setTimeout(() => this.finish(w, false), timeoutMs);
-      // A caller that went away (its connection closed) stops waiting: no waiter outlives its client.
-      signal?.addEventListener('abort', () => this.finish(w, false), { once: true });
+      // A caller that went away (its connection closed) stops waiting: no waiter outlives its client,
+      // and no listener outlives its waiter (finish removes it).
+      if (signal !== undefined) {
+        w.onAbort = () => this.finish(w, false);
+        signal.addEventListener('abort', w.onAbort, { once: true });
+      }
       this.waiters.add(w);
     });
   }
@@ -54,6 +60,7 @@ export class SettleWaiters {
   private finish(w: Waiter, settled: boolean): void {
     if (!this.waiters.delete(w)) return;
     if (w.timer !== undefined) clearTimeout(w.timer);
+    if (w.onAbort !== undefined) w.signal?.removeEventListener('abort', w.onAbort);
     w.resolve({ settled, target: w.target });
   }
 }

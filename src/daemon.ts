@@ -136,7 +136,8 @@ export class Daemon {
   /**
    * What keeps the daemon from being settled now (settle's answer on timeout,
    * status), and `stuck`: loads the load timeout gave up waiting for that
-   * are still inside the kernel. Those do not hold settle (a driver hung in
+   * are still inside the kernel, and install commands still running past
+   * --install-timeout and its grace. Those do not hold settle (a driver hung in
    * its init would hold boot forever; udevd's settle, too, stops waiting for
    * a worker its event timeout gave up on); settle's answer names them.
    */
@@ -213,6 +214,7 @@ export class Daemon {
   private async startUp(): Promise<void> {
     const { log } = this.deps;
     const clock = this.record.clock;
+    const preloading = this.deps.preload?.().catch((e: unknown) => log.error({ err: e }, 'code for later use could not be loaded'));
     const source = this.uevents.open();
     clock.mark('socketBound');
     this.uevents.baseline();
@@ -228,11 +230,14 @@ export class Daemon {
     clock.mark('indexReady');
     this.q = new LoadQueue({ index, kernel: this.inFlight.wrap(clock.timed(this.deps.kernel)), log, modulesDir: this.deps.modulesDir, ...this.deps.queue });
     this.q.onIdle = () => this.drained();
-    log.info({ ...source.info, kernel: this.deps.kernel.kind, index: index.source, ...index.stats(), indexMs }, 'listening');
-    for (const p of source.info.problems) log.warn({ problem: p }, 'uevent socket');
+    // Each socket problem is one warning of its own, not repeated in the listening record.
+    const { problems, ...socket } = source.info;
+    log.info({ ...socket, kernel: this.deps.kernel.kind, index: index.source, ...index.stats(), indexMs }, 'listening');
+    for (const p of problems) log.warn({ problem: p }, 'uevent socket');
     this.uevents.listen();
     if (walking === undefined) log.info({ why: 'start' }, 'coldplug skipped');
     else await walking;
+    await preloading;
     if (this.phase !== 'starting') return; // stop() came first: no READY=1
     this.phase = 'running';
     if (this.deps.readyAfter === 'settled') {

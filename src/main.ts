@@ -3,9 +3,9 @@
  * is the entry point that loads this).
  */
 import { buildMetaCommand } from './commands/build-meta.js';
-import { type Io, runCommand } from './commands/common.js';
+import { closest, type Io, runCommand } from './commands/common.js';
 import { matchCommand } from './commands/match.js';
-import { EXIT } from './errors.js';
+import { EXIT, printable } from './errors.js';
 import { type SignalSource } from './signals.js';
 import { VERSION } from './version.js';
 
@@ -21,6 +21,8 @@ Commands:
   coldplug     walk /sys once and load what every device needs (--dry-run:
                only report); exit status 1 when a load failed
   match        which modules serve a MODALIAS (as modprobe -R)
+  config       the modprobe.d and kernel command line configuration in use,
+               each line with its file and line (as modprobe -c)
   build-meta   build a Monogon-compatible meta.pb from a tree of .ko files
   trigger      make the kernel announce devices again (write "add" to their
                uevent files, as udevadm trigger); exit status 1 when a write
@@ -51,6 +53,7 @@ const commands: Record<string, () => Promise<Command>> = {
   run: async () => (await import('./commands/run.js')).runDaemonCommand,
   coldplug: async () => (await import('./commands/coldplug.js')).coldplugCommand,
   trigger: async () => (await import('./commands/trigger.js')).triggerCommand,
+  config: async () => (await import('./commands/config.js')).configCommand,
   status: async () => (await import('./commands/status.js')).statusCommand,
   settle: async () => (await import('./commands/settle.js')).settleCommand,
   monitor: async () => (await import('./commands/monitor.js')).monitorCommand,
@@ -72,9 +75,10 @@ export async function main(argv: string[], io: Io, signals?: SignalSource): Prom
   }
   const load = commands[name];
   if (!load) {
-    io.stderr.write(`hotplugd: unknown command "${name}" (see hotplugd --help)\n`);
+    const near = closest(name, Object.keys(commands));
+    io.stderr.write(`hotplugd: unknown command "${printable(name)}"${near !== undefined ? ` (did you mean ${near}?)` : ''}; see "hotplugd --help" [E_USAGE]\n`);
     return EXIT.USAGE;
   }
   const cmd = await load();
-  return runCommand(io, () => cmd(rest, io, signals));
+  return runCommand(io, () => cmd(rest, io, signals), name);
 }

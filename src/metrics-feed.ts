@@ -7,8 +7,12 @@
  * past MAX_BUFFERED_BYTES of them the import starts at once) and replayed in
  * order, so the counts are those of every record since start.
  */
+import { lazy } from './core/lazy.js';
 import { RecordTap } from './log.js';
 import type { DaemonGauges, DaemonMetrics } from './metrics.js';
+
+/** prom-client and the metrics, loaded at the first metrics request, or by the daemon's preload. */
+export const loadMetrics = lazy(() => import('./metrics.js'));
 
 /**
  * Record text kept before the metrics module is loaded: a coldplug writes a
@@ -42,7 +46,7 @@ export class MetricsFeed {
 
   /** The metrics, loading them now if they are not yet. */
   metrics(): Promise<DaemonMetrics> {
-    this.loading ??= import('./metrics.js').then(({ DaemonMetrics }) => {
+    this.loading ??= loadMetrics().then(({ DaemonMetrics }) => {
       const m = new DaemonMetrics(this.inner, this.gauges, this.opts);
       const lines = this.buffered ?? [];
       this.buffered = undefined;

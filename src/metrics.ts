@@ -28,7 +28,7 @@ export interface DaemonGauges {
   queueDepth: number;
   /** Requests being served now (a load or install command in flight): at most --jobs. */
   inFlight: number;
-  /** Loads left behind by the load timeout, still inside the kernel. */
+  /** Loads left behind by the load timeout, still inside the kernel, and install commands left behind, still running. */
   stuck: number;
   /** Uevents read from the socket since start (no record is written per uevent). */
   ueventsReceived: number;
@@ -59,7 +59,7 @@ const SKIP_REASONS = {
   'install-command-ran': true,
 } satisfies Record<SkipReason, true>;
 /** Failure codes that are not errno names: install commands (core/install.ts), path checks, an unnamed errno. */
-const OWN_CODES = new Set(['E_INSTALL_SPAWN', 'E_INSTALL_TIMEOUT', 'E_INSTALL_SIGNAL', 'E_INSTALL_STATUS', 'E_PATH_ESCAPE', 'E_DECOMPRESS', 'E_INPUT', 'E_TOO_LARGE', 'EUNKNOWN']);
+const OWN_CODES = new Set(['E_INSTALL_SPAWN', 'E_INSTALL_TIMEOUT', 'E_INSTALL_STUCK', 'E_INSTALL_SIGNAL', 'E_INSTALL_STATUS', 'E_PATH_ESCAPE', 'E_DECOMPRESS', 'E_INPUT', 'E_TOO_LARGE', 'EUNKNOWN']);
 const WALK_REASONS = new Set(['start', 'resync', 'reload']);
 
 /** A value from a closed set, or "other". */
@@ -104,7 +104,7 @@ export class DaemonMetrics {
   private readonly waitSeconds = new Histogram({ name: 'hotplugd_queue_wait_seconds', help: 'Time from a request being queued to its module load or install command starting', buckets: WAIT_BUCKETS, registers: [this.registry] });
   private readonly queueDepth = new Gauge({ name: 'hotplugd_queue_depth', help: 'Requests waiting in the load queue', registers: [this.registry] });
   private readonly inFlight = new Gauge({ name: 'hotplugd_queue_in_flight', help: 'Requests being served now (at most --jobs)', registers: [this.registry] });
-  private readonly stuck = new Gauge({ name: 'hotplugd_loads_stuck', help: 'Loads left behind by the load timeout, still inside the kernel', registers: [this.registry] });
+  private readonly stuck = new Gauge({ name: 'hotplugd_loads_stuck', help: 'Loads left behind by the load timeout, still inside the kernel, and install commands left behind past --install-timeout and its grace, still running', registers: [this.registry] });
   private readonly received = new Counter({ name: 'hotplugd_uevents_received_total', help: 'Messages read from the uevent socket', registers: [this.registry] });
   private readonly rejected = new Counter({ name: 'hotplugd_uevents_rejected_total', help: 'Uevent messages rejected, by kind (counts past 10 a minute arrive with the next minute\'s summary)', labelNames: ['reason'] as const, registers: [this.registry] });
   private readonly lost = new Counter({ name: 'hotplugd_uevents_lost_total', help: 'Uevents the kernel sent that the socket lost (SEQNUM gaps, ENOBUFS, behind uevent_seqnum)', registers: [this.registry] });

@@ -36,7 +36,7 @@ export async function coldplugCommand(args: string[], io: Io): Promise<number> {
   const policy = queuePolicy(values);
   const s = setup(values, 'auto', io.stdout);
   if (s.fallback !== undefined) s.log.warn({ reason: s.fallback }, 'cannot load modules here: running as dry-run');
-  const loaded = loadIndexWithCache(s.location);
+  const loaded = loadIndexWithCache(s.location, { write: true });
   const index = loaded.index;
   logCacheProblem(loaded.cache, s.log);
   logIndexWarnings(index, s.log);

@@ -39,13 +39,15 @@ export const INDEX_HELP = `Index:
                       '' to ignore)
   --cache-dir DIR     index cache directory (default $HOTPLUGD_CACHE_DIR, else
                       ${DEFAULT_CACHE_DIR}; '' for none): the index compiled
-                      from depmod's files is kept in DIR/RELEASE.idx and used
-                      while those files are unchanged (size, mtime, inode, else
-                      SHA-256). Order: --meta, then a fresh cache (proved to
-                      match depmod's files), then a meta.pb fresh by mtime,
-                      then depmod's files (after which the cache is written,
-                      in the background; a damaged or stale cache is reported
-                      and rebuilt, never trusted)`;
+                      from depmod's files is kept in DIR/RELEASE-HASH.idx and
+                      used while those files are unchanged (size, mtime, inode,
+                      else SHA-256). Order: --meta, then a fresh cache (proved
+                      to match depmod's files), then a meta.pb fresh by mtime,
+                      then depmod's files (after which run and coldplug write
+                      the cache in the background; match never writes one; a
+                      damaged or stale cache is reported and rebuilt, never
+                      trusted). Used only when no one but root or the daemon's
+                      user can write DIR or any directory above it`;
 
 export function defaultModulesDir(): string {
   return `/lib/modules/${release()}`;
@@ -108,23 +110,69 @@ export async function writeCache(write: PendingCacheWrite, log: Log): Promise<Ca
   return r;
 }
 
-/** parseArgs, with its errors turned into E_USAGE. */
+/** parseArgs, with its errors turned into E_USAGE in our words (usageProblem). */
 export function parseFlags<T extends FlagOptions>(args: string[], options: T, allowPositionals: boolean): { values: FlagValues<T>; positionals: string[] } {
   try {
     const r = parseArgs({ args, options, allowPositionals, strict: true });
     return { values: r.values, positionals: r.positionals };
   } catch (e) {
-    throw new HotplugError('E_USAGE', (e as Error).message);
+    throw new HotplugError('E_USAGE', usageProblem(e as Error & { code?: string }, Object.keys(options).map((n) => `--${n}`)));
   }
 }
 
-/** Run a command body: errors become one line on stderr and a documented exit code. */
-export async function runCommand(io: Io, body: () => Promise<number> | number): Promise<number> {
+/** Edit distance (insertions, deletions, substitutions), for "did you mean". */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row.push(Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+/** The known name closest to `word` (at most a third of its letters off), for "did you mean"; undefined when none is close. */
+export function closest(word: string, known: readonly string[]): string | undefined {
+  let best: { name: string; d: number } | undefined;
+  for (const name of known) {
+    const d = distance(word, name);
+    if (best === undefined || d < best.d) best = { name, d };
+  }
+  return best !== undefined && best.d > 0 && best.d <= Math.max(1, Math.floor(word.length / 3)) ? best.name : undefined;
+}
+
+/** Node's parseArgs errors, said as hotplugd says usage errors: the flag, what is wrong, the closest flag. */
+function usageProblem(e: Error & { code?: string }, flags: readonly string[]): string {
+  const flag = /'(-[^' ]*)/.exec(e.message)?.[1];
+  const arg = /'([^']*)'/.exec(e.message)?.[1];
+  switch (e.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION': {
+      const near = flag === undefined ? undefined : closest(flag.split('=')[0]!, flags);
+      return `unknown flag ${printable(flag ?? '?')}${near !== undefined ? ` (did you mean ${near}?)` : ''}`;
+    }
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      if (e.message.includes('does not take an argument')) return `${flag ?? 'a flag'} takes no value`;
+      if (e.message.includes('ambiguous')) return `${flag ?? 'a flag'} needs a value; for one that starts with "-", write ${flag ?? '--flag'}=-VALUE`;
+      return `${flag ?? 'a flag'} needs a value`;
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+      return `unexpected argument "${printable(arg ?? '?')}"`;
+    default:
+      return printable(e.message);
+  }
+}
+
+/**
+ * Run a command body: errors become one line on stderr and a documented exit
+ * code. The one error shape: `hotplugd: what is wrong[: detail] [E_CODE]`; a
+ * usage error also points at the command's --help.
+ */
+export async function runCommand(io: Io, body: () => Promise<number> | number, command?: string): Promise<number> {
   try {
     return await body();
   } catch (e) {
     if (isHotplugError(e)) {
-      io.stderr.write(`hotplugd: ${e.message} [${e.code}]\n`);
+      const help = e.code === 'E_USAGE' ? `; see "hotplugd ${command !== undefined ? `${command} ` : ''}--help"` : '';
+      io.stderr.write(`hotplugd: ${e.message}${help} [${e.code}]\n`);
       return e.code === 'E_USAGE' ? EXIT.USAGE : EXIT.SYSTEM;
     }
     io.stderr.write(`hotplugd: internal error: ${(e as Error).stack ?? String(e)}\n`);

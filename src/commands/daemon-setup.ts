@@ -50,8 +50,10 @@ Loading:
                       per module until the next reload; in dry-run it is only
                       reported, "would-run"); refuse: never run one, never
                       load such a module (recorded "skipped")
-  --install-timeout S kill an install command (its whole process group) after
-                      S seconds (default 30)
+  --install-timeout S kill an install command (its whole process group) still
+                      running after S seconds (default 30); one that has not
+                      ended 5 s later is recorded failed (E_INSTALL_STUCK)
+                      and left behind: the queue goes on
   --load-timeout S    a load still in flight after S seconds is reported and
                       the queue goes on without it (default 60)
   --jobs N            load up to N modules at once, each only after every
@@ -189,9 +191,10 @@ export function queuePolicy(values: FlagValues<typeof SYSTEM_FLAGS>): QueuePolic
   const jobs = parseJobs(values.jobs);
   return {
     installCommands,
+    installTimeoutMs,
     loadTimeoutMs,
     jobs,
-    ...(installCommands === 'run' ? { runner: new ShellCommandRunner({ timeoutMs: installTimeoutMs }) } : {}),
+    ...(installCommands === 'run' ? { runner: new ShellCommandRunner() } : {}),
   };
 }
 

@@ -2,13 +2,11 @@
  * `hotplugd match`: which modules serve a MODALIAS, as `modprobe -R` answers.
  */
 import { createInterface } from 'node:readline';
-import { EXIT } from '../errors.js';
+import { EXIT, HotplugError, printable } from '../errors.js';
 import { describe } from '../core/explain.js';
 import { type ModuleIndex } from '../core/index/module-index.js';
 import { loadIndexWithCache } from '../sys/indexfs.js';
 import { INDEX_FLAGS, INDEX_HELP, indexLocation, type Io, parseFlags, summarizeWarnings, toBytes } from './common.js';
-import { type PendingCacheWrite } from '../sys/index-cache.js';
-import { printable } from '../errors.js';
 
 export const MATCH_HELP = `Usage: hotplugd match [INDEX FLAGS] [--json] MODALIAS...
        hotplugd match [INDEX FLAGS] --stdin
@@ -41,27 +39,14 @@ export async function matchCommand(args: string[], io: Io): Promise<number> {
     io.stdout.write(MATCH_HELP);
     return EXIT.OK;
   }
-  if (!values.stdin && positionals.length === 0) {
-    io.stderr.write('hotplugd match: give at least one MODALIAS, or --stdin\n');
-    return EXIT.USAGE;
-  }
+  if (!values.stdin && positionals.length === 0) throw new HotplugError('E_USAGE', 'give at least one MODALIAS, or --stdin');
+  // Read-only: a trusted cache is read, none is ever written or created.
   const loaded = loadIndexWithCache(indexLocation(values));
   const index = loaded.index;
   const problem = loaded.cache?.problem;
   if (problem !== undefined) io.stderr.write(`hotplugd: ${printable(`${loaded.cache!.file}: index cache not used: ${problem.problem}`)}\n`);
   for (const w of summarizeWarnings(index)) io.stderr.write(`hotplugd: ${w}\n`);
-  try {
-    return await answer(index, values, positionals, io);
-  } finally {
-    // After the answers: the cache write (encoding, then an atomic write) never delays them.
-    if (loaded.cache?.write !== undefined) await writeCacheQuietly(loaded.cache.write, io);
-  }
-}
-
-/** A command's cache write: silent when written or refused as expected (read-only, not root), one line otherwise. */
-async function writeCacheQuietly(write: PendingCacheWrite, io: Io): Promise<void> {
-  const r = await write();
-  if (!r.written && r.level === 'warn') io.stderr.write(`hotplugd: ${printable(`${r.file}: index cache not written: ${r.problem}`)}\n`);
+  return answer(index, values, positionals, io);
 }
 
 async function answer(index: ModuleIndex, values: { json?: boolean | undefined; stdin?: boolean | undefined }, positionals: string[], io: Io): Promise<number> {

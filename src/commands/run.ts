@@ -13,8 +13,9 @@ import { type PendingCacheWrite } from '../sys/index-cache.js';
 import { NetlinkUeventSource } from '../sys/netlink.js';
 import { CaughtSignals, type SignalSource } from '../signals.js';
 import { SdNotifier } from '../sys/notify.js';
+import { preloadDaemonCode } from '../preload.js';
 import { formatAddress, parseListenAddress } from '../sys/listen-address.js';
-import type { MetricsServer } from '../sys/metrics-http.js';
+import type { HealthSource, MetricsServer } from '../sys/metrics-http.js';
 import { MetricsFeed } from '../metrics-feed.js';
 import { INDEX_FLAGS, INDEX_HELP, type Io, logCacheProblem, logIndexWarnings, parseFlags, writeCacheRetrying } from './common.js';
 import { CONTROL_RUN_FLAGS, CONTROL_RUN_HELP, controlGroup, parseSize, queuePolicy, readKernelSeqnum, readyAfter, setup, SYSTEM_FLAGS, SYSTEM_HELP } from './daemon-setup.js';
@@ -44,7 +45,9 @@ One JSON record per module on stdout.
                          http://ADDR:PORT/metrics (off by default; an IP
                          address: 127.0.0.1:9101, [::1]:9101; port 0 picks
                          one, named in the "metrics endpoint listening"
-                         record); the shipped unit allows no IP sockets: see
+                         record), and the probes /livez (200 until it stops)
+                         and /readyz (200 once the start-up walk's loads are
+                         done, else 503); the shipped unit allows no IP sockets: see
                          METRICS in hotplugd(8) for the drop-in
   -h, --help             this text
 
@@ -85,19 +88,41 @@ function betterHint(current: ColdplugEntry | undefined, e: ColdplugEntry): Coldp
   return rank(e) < rank(current) ? e : current!;
 }
 
-/** A missing index on a kernel without module support: say so, and how to see the daemon work anyway. */
-function explainMissingIndex(e: unknown, procfs: string): unknown {
+/**
+ * A missing index on a kernel without module support: say so, and how to see
+ * the daemon work anyway (not to one who already asked for the demo).
+ */
+function explainMissingIndex(e: unknown, procfs: string, demo: boolean): unknown {
   if (!isHotplugError(e) || e.code !== 'E_INDEX_MISSING' || existsSync(join(procfs, 'modules'))) return e;
-  return new HotplugError(
-    'E_INDEX_MISSING',
-    `${e.message}; this kernel has no loadable-module support (${join(procfs, 'modules')} is absent), so there is nothing to load here: "hotplugd run --demo" shows the daemon at work on a shipped index`,
-  );
+  const seeDemo = demo ? '' : ': "hotplugd run --demo" shows the daemon at work on a shipped index';
+  return new HotplugError('E_INDEX_MISSING', `${e.message}; this kernel has no loadable-module support (${join(procfs, 'modules')} is absent), so there is nothing to load here${seeDemo}`);
 }
 
 /** What the metrics read at each scrape (zeros before the queue exists). */
 function daemonGauges(daemon: Daemon): DaemonGauges {
   const q = daemon.started ? daemon.queue : undefined;
   return { queueDepth: q?.depth ?? 0, inFlight: q?.serving ?? 0, stuck: q?.stuck ?? 0, ueventsReceived: daemon.stats.events };
+}
+
+/**
+ * The probes of --metrics-listen: live until the daemon stops; ready once it
+ * is running and the loads of its start-up walk are done (a container that
+ * is ready has its node's drivers). Later uevents do not make it unready:
+ * on a container host every pod's network devices move the kernel's seqnum
+ * (see settle), and a readiness that flapped with them would say nothing.
+ */
+function probes(daemon: Daemon, settled: () => boolean): HealthSource {
+  return {
+    live: () => {
+      const phase = daemon.phaseName;
+      return phase === 'stopping' || phase === 'stopped' ? phase : undefined;
+    },
+    ready: () => {
+      const phase = daemon.phaseName;
+      if (phase !== 'running') return `not ready: ${phase}`;
+      return settled() ? undefined : 'not ready: the start-up coldplug is not done';
+    },
+  };
 }
 
 export async function runDaemonCommand(args: string[], io: Io, signals: SignalSource = new CaughtSignals()): Promise<number> {
@@ -138,7 +163,7 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
   const daemon = new Daemon({
     log: s.log,
     loadIndex: () => {
-      const r = loadIndexWithCache(s.location);
+      const r = loadIndexWithCache(s.location, { write: true });
       logCacheProblem(r.cache, s.log);
       logIndexWarnings(r.index, s.log);
       cacheWrite = r.cache?.write;
@@ -178,6 +203,7 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
     skipColdplug: values['skip-coldplug'] === true,
     queue: policy,
     readyAfter: ready,
+    preload: preloadDaemonCode,
   });
   // Bound before start (settle callers may connect while coldplug runs); a
   // --control path that cannot be bound fails start-up (exit 111).
@@ -214,11 +240,13 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
     daemon.reload().catch((e: unknown) => s.log.error({ err: e }, 'reload failed unexpectedly'));
   };
   let metrics: MetricsServer | undefined;
+  // /readyz: the start-up walk's loads are done (settled once), as `--ready-after settled`.
+  let startupSettled = false;
   try {
     // Before the daemon starts: an address in use fails start-up at once.
     if (metricsAt !== undefined) {
       const { startMetricsServer } = await import('../sys/metrics-http.js');
-      metrics = await startMetricsServer(metricsAt, feed);
+      metrics = await startMetricsServer(metricsAt, feed, { health: probes(daemon, () => startupSettled) });
       const address = formatAddress(metrics.address);
       s.log.info({ address, url: `http://${address}/metrics` }, 'metrics endpoint listening');
     }
@@ -227,7 +255,7 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
     control.close();
     await daemon.stop();
     await metrics?.close();
-    throw explainMissingIndex(e, s.paths.procfs);
+    throw explainMissingIndex(e, s.paths.procfs, values.demo === true);
   }
   if (values.demo) {
     s.log.info(
@@ -236,6 +264,7 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
     );
   }
   started = true;
+  void daemon.waitSettled(Infinity).then((o) => (startupSettled ||= o.settled));
   if (hupDuringStart) reload();
   const fatal = daemon.fatal.then(async (e) => {
     control.close();

@@ -3,12 +3,14 @@
  * device under SYSFS/devices, or of those in the named subsystems, so that
  * the kernel announces them again (udevadm trigger --type=devices).
  */
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { CONTROL_FLAGS, CONTROL_HELP, controlPaths, settle, settleTimeout } from '../control/client.js';
 import { EXIT, HotplugError, printable } from '../errors.js';
 import { TRIGGER_ACTIONS, type TriggerAction, triggerDevices } from '../sys/trigger.js';
 import { type Io, parseFlags } from './common.js';
 
-export const TRIGGER_HELP = `Usage: hotplugd trigger [--subsystem S]... [--action add|change] [--dry-run] [--verbose] [--sysfs DIR]
+export const TRIGGER_HELP = `Usage: hotplugd trigger [--subsystem[-match] S]... [--action add|change] [--dry-run] [--verbose] [--sysfs DIR]
                         [--settle [--timeout S] [--control PATH]]
 
 Make the kernel announce devices again, as "udevadm trigger
@@ -18,7 +20,8 @@ one of the --subsystem values. The daemon then handles the uevents as any
 others. Writing needs root.
 
   --subsystem S   only devices of subsystem S (the name of the device's
-                  "subsystem" link: pci, usb, platform, ...); repeat for several
+                  "subsystem" link: pci, usb, platform, ...); repeat for several;
+                  --subsystem-match S is the same (udevadm's spelling)
   --action A      add (default) or change
   --dry-run       write nothing: print the uevent files it would write
   --verbose, -v   print each uevent file written
@@ -33,13 +36,27 @@ Output: with --dry-run or --verbose one path per line on stdout and the
 summary on stderr; otherwise the summary on stdout. Each failed write is
 named on stderr with its errno (the first 10, then a count).
 Exit codes: 0 every write done (or, with --dry-run, none attempted) and,
-with --settle, the daemon settled; 1 some writes failed or not settled within
-the timeout, 100 usage error, 111 system error (SYSFS/devices unreadable, not
+with --settle, the daemon settled; 1 some writes failed, no device of the
+--subsystem values was found (named on stderr with the subsystems there
+are), or not settled within the timeout, 100 usage error, 111 system error (SYSFS/devices unreadable, not
 root, read-only /sys; with --settle: no daemon to connect to).
 `;
 
 /** Failed writes named one by one; past this, a count. */
 const FAILURES_SHOWN = 10;
+
+/** The subsystems this sysfs has (its bus/ and class/ entries), sorted; none when neither can be read. */
+async function knownSubsystems(sysfs: string): Promise<string[]> {
+  const names = new Set<string>();
+  for (const d of ['bus', 'class']) {
+    try {
+      for (const n of await readdir(join(sysfs, d))) names.add(n);
+    } catch {
+      // no such directory: nothing to name
+    }
+  }
+  return [...names].sort();
+}
 
 function plural(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;
@@ -50,6 +67,7 @@ export async function triggerCommand(args: string[], io: Io): Promise<number> {
     args,
     {
       subsystem: { type: 'string', multiple: true },
+      'subsystem-match': { type: 'string', multiple: true },
       action: { type: 'string' },
       'dry-run': { type: 'boolean' },
       verbose: { type: 'boolean', short: 'v' },
@@ -67,7 +85,7 @@ export async function triggerCommand(args: string[], io: Io): Promise<number> {
   }
   const action = (values.action ?? 'add') as TriggerAction;
   if (!TRIGGER_ACTIONS.includes(action)) throw new HotplugError('E_USAGE', `--action must be one of ${TRIGGER_ACTIONS.join(', ')} (got "${values.action}")`);
-  const subsystems = values.subsystem ?? [];
+  const subsystems = [...(values.subsystem ?? []), ...(values['subsystem-match'] ?? [])];
   for (const s of subsystems) {
     if (s === '' || s.includes('/')) throw new HotplugError('E_USAGE', `--subsystem takes a subsystem name such as pci or usb (got "${s}")`);
   }
@@ -100,6 +118,12 @@ export async function triggerCommand(args: string[], io: Io): Promise<number> {
     : `trigger: "${action}" written to ${plural(r.written, 'uevent file')}${failed}${skipped}\n`;
   (listing ? io.stderr : io.stdout).write(summary);
   if (r.failed.length > 0) return EXIT.WRITE_FAILED;
+  if (r.devices === 0 && subsystems.length > 0) {
+    const known = await knownSubsystems(sysfs);
+    const there = known.length > 0 ? ` (subsystems here: ${printable(known.join(' '))})` : '';
+    io.stderr.write(`hotplugd: no device of subsystem ${printable(subsystems.join(', '))} under ${printable(sysfs)}/devices${there}\n`);
+    return EXIT.NO_MATCH;
+  }
   if (values.settle === true && !dryRun && !(await settle(controlPaths(values.control), timeout, io.stderr))) return EXIT.NO_MATCH;
   return EXIT.OK;
 }

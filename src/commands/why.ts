@@ -3,13 +3,14 @@
  * a module, from its memory, and what its index would answer now.
  */
 import { CLIENT_EXIT_HELP, CONTROL_FLAGS, CONTROL_HELP, controlPaths, errorLine, request } from '../control/client.js';
-import { EXIT, printable } from '../errors.js';
+import { EXIT, HotplugError, printable } from '../errors.js';
 import { type Io, parseFlags } from './common.js';
 
 export const WHY_HELP = `Usage: hotplugd why [--control PATH] [--json] DEVPATH|MODALIAS|MODULE
 
 Ask the running daemon which requests (uevents, coldplug walks) named a
-device path, a MODALIAS or a module, when, and what was decided for each
+device (/devices/..., /sys/devices/... or a link such as
+/sys/class/net/eth0), a MODALIAS or a module, when, and what was decided for each
 module (result, errno, reason) — or that none ever reached it — and what
 its current index answers now (modules in load order, blacklisted,
 built-in, install commands). The daemon remembers the last 4096 requests
@@ -64,10 +65,7 @@ export async function whyCommand(args: string[], io: Io): Promise<number> {
     io.stdout.write(WHY_HELP);
     return EXIT.OK;
   }
-  if (positionals.length !== 1) {
-    io.stderr.write('hotplugd why: give one DEVPATH, MODALIAS or MODULE\n');
-    return EXIT.USAGE;
-  }
+  if (positionals.length !== 1) throw new HotplugError('E_USAGE', 'give one DEVPATH, MODALIAS or MODULE');
   const reply = await request(controlPaths(values.control), { cmd: 'why', query: positionals[0] });
   if (reply.ok !== true) {
     io.stderr.write(errorLine(reply));

@@ -78,12 +78,14 @@ async function checkServer(s: Socket, path: string, serverUid: ServerUid): Promi
 /** Connect to the first path that answers; E_SYSTEM (exit 111) naming every path tried otherwise. */
 export async function connectControl(paths: string[], euid = process.geteuid?.() ?? 0, serverUid: ServerUid = serverUidOf): Promise<Socket> {
   const problems: string[] = [];
+  let absent = false;
   for (const p of paths) {
     let s: Socket;
     try {
       s = await connectOne(p);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
+      absent ||= code === 'ENOENT' || code === 'ECONNREFUSED';
       const why =
         code === 'ENOENT'
           ? 'no such socket'
@@ -98,7 +100,8 @@ export async function connectControl(paths: string[], euid = process.geteuid?.()
     if (euid === 0) await checkServer(s, p, serverUid);
     return s;
   }
-  throw new HotplugError('E_SYSTEM', `cannot connect to the hotplugd control socket (is the daemon running?): ${problems.join('; ')}`);
+  // "Is the daemon running?" only where no daemon was found: a user who was denied is told so, not asked.
+  throw new HotplugError('E_SYSTEM', `cannot connect to the hotplugd control socket${absent ? ' (is the daemon running?)' : ''}: ${problems.join('; ')}`);
 }
 
 /** Lines from the daemon, one callback each; resolves when the connection ends. */
@@ -162,7 +165,7 @@ export async function settle(paths: string[], timeout: number, err: NodeJS.Writa
   if (reply.ok === true) {
     // Settled, but loads the load timeout gave up on are still inside the kernel: said, not waited for.
     const stuck = reply.stuck;
-    if (Array.isArray(stuck) && stuck.length > 0) err.write(`hotplugd: settled; still inside the kernel after the load timeout: ${printable(stuck.map(String).join(' '))}\n`);
+    if (Array.isArray(stuck) && stuck.length > 0) err.write(`hotplugd: settled; left behind by the load or install timeout, still running: ${printable(stuck.map(String).join(' '))}\n`);
     return true;
   }
   const pending = reply.pending !== undefined ? ` pending: ${JSON.stringify(reply.pending)}` : '';

@@ -22,6 +22,8 @@ export interface ControlContext {
   startedAt: Date;
   /** A device's MODALIAS now, from sysfs (why DEVPATH of a device no request named); undefined when it has none. */
   readModalias?: (devpath: string) => Promise<string | undefined>;
+  /** The devpath a sysfs path names (`/sys/devices/...`, `/sys/class/net/eth0`), as udevadm info takes them; undefined for anything else. */
+  devpathOf?: (path: string) => Promise<string | undefined>;
   /** The server's own counters (connections now, refused or dropped by reason). */
   server?: () => { connections: number; monitors: number; refused: Record<string, number> };
 }
@@ -40,9 +42,10 @@ export function status(ctx: ControlContext): Record<string, unknown> {
     mode: ctx.info.mode,
     jobs: ctx.info.jobs,
     index: idx === undefined ? null : { source: idx.source, kind: idx.kind, kernelRelease: basename(ctx.info.modulesDir), modules: st!.modules, builtin: st!.builtin, aliases: st!.aliases },
-    queue: { depth: q?.depth ?? 0, inFlight: d.inFlightModules() },
+    queue: { depth: q?.depth ?? 0, inFlight: d.inFlightModules(), stuck: q?.stuckModules ?? [] },
     counts: q?.counts ?? null,
-    uevents: { received: d.stats.events, adds: d.stats.adds, rejected: d.stats.rejected, lost: d.stats.lost.toString() },
+    // lost counts kernel seqnums skipped (a bigint in the daemon): a JSON number like every other count; far below 2^53 in any machine's life.
+    uevents: { received: d.stats.events, adds: d.stats.adds, rejected: d.stats.rejected, lost: Number(d.stats.lost) },
     resyncs: d.stats.resyncs,
     coldplugs: d.stats.coldplugs,
     reloads: d.stats.reloads,
@@ -91,7 +94,7 @@ export function controlHandlers(ctx: ControlContext): Record<string, Handler> {
         const o = await ctx.daemon.waitSettled(ms, gone.signal).finally(forget);
         const target = o.target?.toString() ?? null;
         // The state when the waiter was answered (only microtasks ran since): the proof.
-        // `stuck`: loads the load timeout gave up on, still in the kernel; named, not waited for (see Daemon.pending).
+        // `stuck`: loads the load timeout gave up on, still in the kernel, and install commands left behind, still running; named, not waited for (see Daemon.pending).
         if (o.settled) {
           const state = ctx.daemon.pending();
           return { ok: true, settled: true, seqnum: target, stuck: state.stuck, state };
@@ -120,7 +123,7 @@ export function controlHandlers(ctx: ControlContext): Record<string, Handler> {
       run: async (req) => {
         const q = req.query;
         if (typeof q !== 'string' || q === '' || q.length > 4096) return errorReply('E_PROTOCOL', '"query" takes a devpath, modalias or module name (1 to 4096 characters)');
-        return { ok: true, why: await why(ctx, q) };
+        return { ok: true, why: await why(ctx, (await ctx.devpathOf?.(q)) ?? q) };
       },
     },
     reload: {

@@ -6,7 +6,7 @@
 import { type Daemon } from '../daemon.js';
 import { type RecordTap } from '../log.js';
 import { type Log } from '../core/queue.js';
-import { deviceModalias } from '../sys/coldplug.js';
+import { deviceModalias, devpathOfSysfsPath } from '../sys/coldplug.js';
 import { peerCredentials, processGroups } from '../sys/peercred.js';
 import { controlHandlers, type ControlContext } from './handlers.js';
 import { History } from './history.js';
@@ -45,7 +45,7 @@ export async function startControl(o: ControlOptions): Promise<Control> {
   const history = new History();
   const unsubscribe = o.tap.subscribe((l, rec) => history.record(l, rec));
   o.daemon.onRequest = (r) => history.request(r);
-  const ctx: ControlContext = { daemon: o.daemon, tap: o.tap, history, info: o.info, startedAt: new Date(), readModalias: (devpath) => deviceModalias(o.sysfs, devpath) };
+  const ctx: ControlContext = { daemon: o.daemon, tap: o.tap, history, info: o.info, startedAt: new Date(), readModalias: (devpath) => deviceModalias(o.sysfs, devpath), devpathOf: (path) => devpathOfSysfsPath(o.sysfs, path) };
   const group = o.group;
   const server = new ControlServer({
     handlers: { ...controlHandlers(ctx), ...o.handlers },

@@ -13,6 +13,26 @@ export interface OptionLine {
   options: string;
 }
 
+/** Where a configuration entry came from: a modprobe.d file and line, or the kernel command line (line 0). */
+export interface ConfigSource {
+  file: string;
+  line: number;
+}
+
+/** The kernel command line as a ConfigSource's file (as warnings name it). */
+export const CMDLINE_SOURCE = 'kernel command line';
+
+/**
+ * One configuration entry that was taken, in the order read, with its
+ * source: what `hotplugd config` prints and `why` names. `value` is the rest
+ * of the line as kmod keeps it (options, the command, softdep's words).
+ */
+export interface ConfigEntry extends ConfigSource {
+  kind: 'alias' | 'blacklist' | 'options' | 'softdep' | 'install' | 'remove';
+  name: string;
+  value: string;
+}
+
 export interface ModprobeConfig {
   /** `alias PATTERN MODULE`, pattern normalized; fnmatch'ed whole by libkmod. */
   aliases: { pattern: string; module: string }[];
@@ -26,6 +46,8 @@ export interface ModprobeConfig {
   softdeps: Map<string, SoftdepSpec>;
   /** `install`/`remove` commands by module name pattern, in file order (first line per name); see core/install.ts. */
   commands: Map<string, { install?: string; remove?: string }>;
+  /** Every entry taken, modprobe.d files then the kernel command line, with its source. */
+  entries: ConfigEntry[];
   warnings: LineWarning[];
 }
 
@@ -38,6 +60,7 @@ export function emptyConfig(): ModprobeConfig {
     cmdlineOptionLines: [],
     softdeps: new Map(),
     commands: new Map(),
+    entries: [],
     warnings: [],
   };
 }
@@ -154,20 +177,29 @@ export function parseModprobeConf(text: string, file: string, cfg: ModprobeConfi
         const pattern = kmodName(words.next());
         const module = kmodName(words.next());
         if (pattern === null || module === null) syntax();
-        else cfg.aliases.push({ pattern, module });
+        else {
+          cfg.aliases.push({ pattern, module });
+          cfg.entries.push({ kind: 'alias', name: pattern, value: module, file, line: n });
+        }
         break;
       }
       case 'blacklist': {
         const module = kmodName(words.next());
         if (module === null) syntax();
-        else cfg.blacklist.add(module);
+        else {
+          cfg.blacklist.add(module);
+          cfg.entries.push({ kind: 'blacklist', name: module, value: '', file, line: n });
+        }
         break;
       }
       case 'options': {
         const module = kmodName(words.next());
         const opts = words.rest();
         if (module === null || opts === null) syntax();
-        else addOptions(cfg, module, opts);
+        else {
+          addOptions(cfg, module, opts);
+          cfg.entries.push({ kind: 'options', name: module, value: opts.replace(/\t/g, ' '), file, line: n });
+        }
         break;
       }
       case 'softdep': {
@@ -175,7 +207,11 @@ export function parseModprobeConf(text: string, file: string, cfg: ModprobeConfi
         const rest = words.rest();
         if (module === null || rest === null) syntax();
         // The first softdep line for a module wins (kmod_module_get_softdeps stops at the first match).
-        else if (!cfg.softdeps.has(module)) cfg.softdeps.set(module, parseSoftdepArgs(rest.split(/[ \t\n\v\f\r]+/).filter((w) => w !== '')));
+        else {
+          const words = rest.split(/[ \t\n\v\f\r]+/).filter((w) => w !== '');
+          if (!cfg.softdeps.has(module)) cfg.softdeps.set(module, parseSoftdepArgs(words));
+          cfg.entries.push({ kind: 'softdep', name: module, value: words.join(' '), file, line: n });
+        }
         break;
       }
       case 'install':
@@ -199,6 +235,7 @@ export function parseModprobeConf(text: string, file: string, cfg: ModprobeConfi
         const entry = cfg.commands.get(name) ?? {};
         entry[cmd] ??= m[2]!;
         cfg.commands.set(name, entry);
+        cfg.entries.push({ kind: cmd, name, value: m[2]!, file, line: n });
         // `remove` is kept but never used: a loader never unloads.
         break;
       }
@@ -320,14 +357,18 @@ export function kcmdlineParams(text: string): [string, string][] {
 export function parseCmdline(text: string, cfg: ModprobeConfig): void {
   for (const [mod, param] of kcmdlineParams(text)) {
     if (mod === 'modprobe' && param.startsWith('blacklist=')) {
-      for (const m of param.slice('blacklist='.length).split(',')) cfg.blacklist.add(m);
+      for (const m of param.slice('blacklist='.length).split(',')) {
+        cfg.blacklist.add(m);
+        cfg.entries.push({ kind: 'blacklist', name: m, value: '', file: CMDLINE_SOURCE, line: 0 });
+      }
       continue;
     }
     const module = normalizeAlias(mod);
     if (module === null) {
-      cfg.warnings.push({ file: 'kernel command line', line: 0, problem: `ignoring bad option for module "${mod}"` });
+      cfg.warnings.push({ file: CMDLINE_SOURCE, line: 0, problem: `ignoring bad option for module "${mod}"` });
       continue;
     }
     cfg.cmdlineOptionLines.push({ module, options: param.replace(/\t/g, ' ') });
+    cfg.entries.push({ kind: 'options', name: module, value: param.replace(/\t/g, ' '), file: CMDLINE_SOURCE, line: 0 });
   }
 }

@@ -11,6 +11,7 @@
 import * as zlib from 'node:zlib';
 import { promisify } from 'node:util';
 import { Decompress as ZstdStream } from 'fzstd';
+import { lazy } from './lazy.js';
 import { capText, HotplugError } from '../errors.js';
 import { type Compression } from './module-file.js';
 
@@ -151,10 +152,12 @@ export function zstdWindows(b: Uint8Array): number[] {
   return out;
 }
 
+/** xz-decompress, loaded on first use (most kernels ship uncompressed or zstd modules) or by the daemon's preload. */
+export const loadXz = lazy(() => import('xz-decompress'));
+
 /** xz through xz-decompress's web stream, read chunk by chunk and cancelled at the cap. */
 async function unxz(buf: Uint8Array, cap: number): Promise<Uint8Array> {
-  // Loaded on first use: most kernels ship uncompressed or zstd modules.
-  const { default: xz } = await import('xz-decompress');
+  const { default: xz } = await loadXz();
   const reader = new xz.XzReadableStream(new Blob([new Uint8Array(buf)]).stream()).getReader();
   const sink = new Sink(cap);
   try {

@@ -20,7 +20,24 @@ export interface InstallCommandRequest {
   module: string;
   /** The command after `$CMDLINE_OPTS` substitution, for `/bin/sh -c`. */
   command: string;
+  /** Kill the command (its whole process group) when it is still running after this long (--install-timeout). */
+  timeoutMs: number;
 }
+
+/**
+ * How long past its time limit the queue still waits for a command's
+ * outcome. SIGKILL ends a process group in milliseconds, unless a process
+ * of it is in uninterruptible sleep (inside a driver's init through
+ * `modprobe --ignore-install`, a hung FUSE or NFS server) or in a frozen
+ * cgroup: then nothing ends it, and waiting longer would hold every other
+ * device's driver. 5 s covers a loaded machine reaping a killed group; past
+ * it the command is left behind (E_INSTALL_STUCK), as udevd leaves a worker
+ * its event timeout gave up on.
+ */
+export const INSTALL_GRACE_MS = 5_000;
+
+/** The code of a command still running past its time limit plus INSTALL_GRACE_MS (left behind). */
+export const INSTALL_STUCK = 'E_INSTALL_STUCK';
 
 export interface CommandOutcome {
   /** Exit status, or null when killed by a signal or the time limit. */

@@ -49,6 +49,7 @@ export { LoadQueue } from './queue/load-queue.js';
 export {
   type InstallCommandPolicy,
   LOAD_MSG,
+  INSTALL_ENDED_MSG,
   LOAD_TIMEOUT_MSG,
   type LoadRequest,
   type LoadResult,

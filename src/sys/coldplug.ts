@@ -12,7 +12,8 @@
  * them can block the walk or take unbounded memory.
  */
 import { type Dirent, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { realpath } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { readBoundedSync, SYSFS_ATTR_MAX } from './readfile.js';
 
 export interface ColdplugEntry {
@@ -142,6 +143,34 @@ export async function walkDeviceDirs(root: string, errors: ColdplugError[], opts
 }
 
 /** The MODALIAS of the device at DEVPATH (as the walk reads it), or undefined when it has none or cannot be read. */
+/**
+ * The devpath (`/devices/...`) a path in sysfs names, as `udevadm info`
+ * takes one: `SYSFS/devices/...` or a device link such as
+ * `SYSFS/class/net/eth0` or `SYSFS/bus/pci/devices/0000:00:01.0`, resolved
+ * with realpath and kept only when it lands under SYSFS/devices. Undefined
+ * for anything else (a devpath, a modalias, a module name, a path outside).
+ */
+export async function devpathOfSysfsPath(sysfs: string, path: string): Promise<string | undefined> {
+  const root = resolve(sysfs);
+  if (!path.startsWith(`${root}/`)) return undefined;
+  let real: string;
+  try {
+    real = await realpath(path);
+  } catch {
+    real = resolve(path); // a device that is gone: its path as written
+  }
+  let realRoot = root;
+  try {
+    realRoot = await realpath(root);
+  } catch {
+    // keep it as given
+  }
+  for (const r of [realRoot, root]) {
+    if (real.startsWith(`${r}/devices/`)) return real.slice(r.length);
+  }
+  return undefined;
+}
+
 export async function deviceModalias(sysfs: string, devpath: string): Promise<string | undefined> {
   return (await readModalias(join(sysfs, devpath), [])) ?? undefined;
 }

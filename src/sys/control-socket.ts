@@ -6,8 +6,9 @@
  * - the parent must be a real directory (not a symlink), owned by the
  *   daemon's euid and not group/other-writable unless sticky, and each
  *   directory above it owned by root or that euid and likewise (sshd's
- *   StrictModes, with sticky directories allowed): no one else can swap a
- *   name under us. A sticky parent is allowed because Kubernetes' emptyDir
+ *   StrictModes, with sticky directories allowed; trusted-dir.ts, the rule
+ *   and the code the index cache uses too): no one else can swap a name
+ *   under us. A sticky parent is allowed because Kubernetes' emptyDir
  *   (medium: Memory, the daemonset's /run/hotplugd) is a tmpfs of mode
  *   1777; there no one else can rename or remove our private directory or
  *   socket, or an entry we would replace, so the worst another user can do
@@ -22,10 +23,11 @@
  *   symlink where it is chown'd, before it is complete.
  * Closing unlinks the path only while it is still the socket we bound.
  */
-import { chmodSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, renameSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
+import { chmodSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, renameSync, rmdirSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { HotplugError } from '../errors.js';
+import { checkTrustedDir, UntrustedDir } from './trusted-dir.js';
 
 /** The message of the error for a path a live daemon holds (never worked around by a fallback path). */
 export const ALREADY_LISTENS = 'a running daemon already listens on this control socket';
@@ -81,31 +83,21 @@ function makeDirs(dir: string): void {
   }
 }
 
-/** Refuse a parent directory anyone but us could change (the problem named), as sshd's StrictModes does. */
+/**
+ * Refuse a parent directory anyone but us could change (the problem named):
+ * trusted-dir.ts's rule, shared with the index cache, the directory itself
+ * owned by the daemon's euid.
+ */
 export function checkParent(dir: string, euid = process.geteuid?.() ?? 0): void {
-  const refuse = (file: string, why: string): never => {
-    throw new HotplugError('E_INPUT', `control socket directory ${why}; refused (choose a directory only the daemon's user can write)`, { file });
-  };
-  let st;
   try {
-    st = lstatSync(dir);
+    checkTrustedDir(dir, 'euid', euid);
   } catch (e) {
-    throw new HotplugError('E_SYSTEM', `control socket directory: ${(e as Error).message}`, { file: dir });
-  }
-  if (st.isSymbolicLink()) refuse(dir, 'is a symlink');
-  if (!st.isDirectory()) refuse(dir, 'is not a directory');
-  if (st.uid !== euid) refuse(dir, `is owned by uid ${st.uid}, not the daemon's uid ${euid}`);
-  if ((st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0) refuse(dir, `is writable by its group or others and not sticky (mode ${(st.mode & 0o7777).toString(8)})`);
-  for (let d = dirname(resolve(dir)); ; d = dirname(d)) {
-    let a;
-    try {
-      a = statSync(d);
-    } catch (e) {
-      throw new HotplugError('E_SYSTEM', `control socket directory: ${(e as Error).message}`, { file: d });
+    if (e instanceof UntrustedDir) {
+      const p = e.problem;
+      throw new HotplugError('E_INPUT', `control socket directory ${p.ancestor ? 'has an ancestor' : 'is'} ${p.why}; refused (choose a directory only the daemon's user can write)`, { file: p.dir });
     }
-    if (a.uid !== 0 && a.uid !== euid) refuse(d, `has an ancestor owned by uid ${a.uid}`);
-    if ((a.mode & 0o022) !== 0 && (a.mode & 0o1000) === 0) refuse(d, `has an ancestor writable by its group or others and not sticky (mode ${(a.mode & 0o7777).toString(8)})`);
-    if (d === dirname(d)) break;
+    if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') throw new HotplugError('E_INPUT', "control socket directory is not a directory; refused (choose a directory only the daemon's user can write)", { file: dir });
+    throw new HotplugError('E_SYSTEM', `control socket directory: ${(e as Error).message}`, { file: dir });
   }
 }
 

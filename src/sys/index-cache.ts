@@ -1,6 +1,6 @@
 /**
  * The index cache: the index compiled from depmod's files, kept in
- * `<cache dir>/<release>.idx` (a meta.pb with the compiled matchers, plus a
+ * `<cache dir>/<release>-<hash of the module directory>.idx` (a meta.pb with the compiled matchers, plus a
  * record of the files it was built from: core/index/meta/cache-record.ts), so
  * that the next start maps it instead of parsing depmod's text again.
  *
@@ -20,26 +20,42 @@
  * only if the hash matches (the record is then written again with the new
  * stat). Anything else — stale, truncated, damaged, foreign, unknown format,
  * not a regular file, too large — is one `problem`, and the caller reads
- * depmod's files and writes a new cache. Nothing here throws. A cache that
- * passes is decoded as this hotplugd's own (decodeMeta's `own`: what was
- * checked when it was built is not checked again at every start).
+ * depmod's files (and, in a command that writes, writes a new cache).
+ * Nothing here throws. A cache that passes is decoded as this hotplugd's own
+ * (decodeMeta's `own`: what was checked when it was built is not checked
+ * again at every start; module paths still are, and must be relative).
  *
- * The cache directory must be writable by root only (it is created 0755):
- * the checksum proves a cache intact, not who wrote it.
+ * Who wrote it: the checksum proves a cache intact, not who chose its
+ * answers. A cache is read only from a directory that only root or this
+ * user can change: every directory from `/` to it owned by root or this euid
+ * and not writable by group or others unless sticky (trusted-dir.ts, the
+ * control socket's rule), walked with O_NOFOLLOW descriptors; the file is
+ * opened through the checked directory's descriptor, and its own fstat
+ * (regular file, owned by root or this euid, not group/other-writable, one
+ * link) is that of the descriptor whose bytes are read. Any other directory
+ * is one problem naming it, and nothing is written there either. Only the
+ * commands that act on the system (`run`, `coldplug`) write a cache;
+ * `match` only reads one.
  */
-import { accessSync, type BigIntStats, constants, lstatSync, mkdirSync, statSync } from 'node:fs';
+import { type BigIntStats, closeSync, constants, fstatSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { symbolsLoader } from '../core/index/assemble.js';
 import { symbolsStream } from '../core/index/from-depmod.js';
 import { type IndexParts } from '../core/index/module-index.js';
 import { CACHE_FORMAT, type CacheRecord, type CacheSource, encodeCacheRecord, readCacheRecord, replaceCacheRecord } from '../core/index/meta/cache-record.js';
-import { sha256 } from '../core/index/meta/checksum.js';
+import { crc32, sha256 } from '../core/index/meta/checksum.js';
+import { modulePathProblem } from '../core/index/module-path.js';
 import { decodeMeta } from '../core/index/meta/read.js';
+import { lazy } from '../core/lazy.js';
 import { isHotplugError } from '../errors.js';
 import { writeFileAtomic } from './atomic-write.js';
-import { INDEX_FILE_MAX, readBoundedSync } from './readfile.js';
+import { INDEX_FILE_MAX, readBoundedSync, readOpenBoundedSync } from './readfile.js';
+import { entryPath, openTrustedDir, UntrustedDir } from './trusted-dir.js';
 
 export const DEFAULT_CACHE_DIR = '/var/cache/hotplugd';
+
+/** The encoder (and protobufjs), loaded only to write a cache, or by the daemon's preload. */
+export const loadMetaWriter = lazy(() => import('../core/index/meta/write.js'));
 
 /** What the compiled index is built from (modules.symbols is read on demand, from the file). */
 export const CACHE_SOURCES = ['modules.dep', 'modules.alias', 'modules.builtin', 'modules.builtin.modinfo', 'modules.softdep'] as const;
@@ -74,8 +90,14 @@ export function releaseOf(modulesDir: string): string {
   return basename(modulesDir.replace(/\/+$/, '')) || 'root';
 }
 
+/**
+ * The cache file for `modulesDir`: its release and the CRC-32 of its absolute
+ * path, so that two trees of one release never take each other's cache (the
+ * record still names the directory, and is checked).
+ */
 export function cacheFileFor(cacheDir: string, modulesDir: string): string {
-  return join(cacheDir, `${releaseOf(modulesDir)}.idx`);
+  const hash = crc32(Buffer.from(resolve(modulesDir))).toString(16).padStart(8, '0');
+  return join(cacheDir, `${releaseOf(modulesDir)}-${hash}.idx`);
 }
 
 /** The wall clock in ns (the clock file mtimes are taken from). */
@@ -93,25 +115,45 @@ export type CacheWriteResult = { written: true; file: string; bytes: number } | 
 
 const EXPECTED_REFUSALS = new Set(['EROFS', 'EACCES', 'EPERM', 'ENOENT']);
 
+/** The problem text for a directory trusted-dir.ts refuses, naming it. */
+function untrustedText(e: UntrustedDir): string {
+  const p = e.problem;
+  return `not trusted: ${p.dir}${p.ancestor ? ' (above the cache directory)' : ''} is ${p.why} (a cache is used only where no one but root or the daemon's user can write)`;
+}
+
 /**
- * Write `bytes` as the cache file `file`, atomically, creating its directory
- * (0755) when the directory's parent exists. Never throws.
+ * Write `bytes` as the cache file `file`, atomically, through the descriptor
+ * of its directory once checked (trusted-dir.ts), creating the directory
+ * (0755, less the umask) when its parent passes that check. A directory
+ * that fails it is not written to (level warn, code E_INPUT). Never throws.
  */
 export function writeCacheFile(file: string, bytes: Uint8Array): CacheWriteResult {
   const dir = dirname(file);
+  let dfd: number | undefined;
   try {
     try {
-      mkdirSync(dir, { mode: 0o755 });
+      dfd = openTrustedDir(dir, 'euid-or-root');
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      const pfd = openTrustedDir(dirname(dir), 'euid-or-root');
+      try {
+        mkdirSync(entryPath(pfd, basename(dir)), { mode: 0o755 });
+      } catch (m) {
+        if ((m as NodeJS.ErrnoException).code !== 'EEXIST') throw m;
+      } finally {
+        closeSync(pfd);
+      }
+      dfd = openTrustedDir(dir, 'euid-or-root');
     }
-    accessSync(dir, constants.W_OK);
-    writeFileAtomic(file, bytes);
+    writeFileAtomic(entryPath(dfd, basename(file)), bytes);
     return { written: true, file, bytes: bytes.length };
   } catch (e) {
+    if (e instanceof UntrustedDir) return { written: false, file, level: 'warn', problem: untrustedText(e), code: 'E_INPUT' };
     const errno = (isHotplugError(e) ? (e.cause as NodeJS.ErrnoException | undefined)?.code : (e as NodeJS.ErrnoException).code) ?? 'error';
     const what = errno === 'ENOENT' ? `${dirname(dir)} does not exist` : `${dir} is not writable (${errno})`;
-    return { written: false, file, level: EXPECTED_REFUSALS.has(errno) ? 'info' : 'warn', problem: isHotplugError(e) ? e.message : what, code: errno };
+    return { written: false, file, level: EXPECTED_REFUSALS.has(errno) ? 'info' : 'warn', problem: what, code: errno };
+  } finally {
+    if (dfd !== undefined) closeSync(dfd);
   }
 }
 
@@ -129,6 +171,11 @@ export function pendingWrite(file: string, modulesDir: string, parts: IndexParts
     if (sources.some((s) => s.bytes !== undefined && s.stat === undefined)) {
       return { written: false, file, level: 'warn', problem: 'a source file could not be stat\'ed when it was read' };
     }
+    // A cache holds module paths relative to the module directory only, and
+    // a reader refuses any other (readCache): an index with an absolute path
+    // (a depmod.d `external` directory) is not cached.
+    const outside = snapshot.modules.find((m) => m.path !== null && m.path !== '' && modulePathProblem(m.path, false) !== null);
+    if (outside !== undefined) return { written: false, file, level: 'info', problem: `module ${outside.name} has an absolute path (${outside.path}): an index cache holds only paths relative to the module directory` };
     const release = releaseOf(modulesDir);
     const record: CacheRecord = {
       format: CACHE_FORMAT,
@@ -139,7 +186,7 @@ export function pendingWrite(file: string, modulesDir: string, parts: IndexParts
     };
     let bytes: Uint8Array;
     try {
-      const { encodeMeta } = await import('../core/index/meta/write.js');
+      const { encodeMeta } = await loadMetaWriter();
       bytes = await encodeMeta(snapshot, release, encodeCacheRecord(record), { radix: false, moduleTable: true });
     } catch (e) {
       return { written: false, file, level: 'warn', problem: `cannot encode the index (${(e as Error).message})` };
@@ -150,32 +197,57 @@ export function pendingWrite(file: string, modulesDir: string, parts: IndexParts
 
 export interface CacheHit {
   parts: IndexParts;
-  /**
-   * 'own': decoded as this hotplugd's own output (checks made when it was
-   * built not repeated); 'full': every check a meta.pb gets, because someone
-   * else than this user or root could have written the file (see writableOnlyByUs).
-   */
-  checked: 'own' | 'full';
   /** Set when a source had to be hashed (its stat changed, or was racy) and matched: the record is written again. */
   rewrite: PendingCacheWrite | undefined;
 }
 
 /** The cache's verdict: a hit, nothing there (no file: not worth a warning), or a problem naming why it was not used. */
-export type CacheRead = { hit: CacheHit } | { absent: true } | { problem: string; code?: string };
+export type CacheRead = { hit: CacheHit } | { absent: true } | { problem: string; code?: string; untrusted?: true };
+
+/** The cache file's bytes, opened through its checked directory (see the file comment); throws UntrustedDir, errno errors, HotplugError. */
+function readTrusted(file: string): Buffer {
+  const euid = process.geteuid?.() ?? 0;
+  const dfd = openTrustedDir(dirname(file), 'euid-or-root', euid);
+  let fd: number;
+  try {
+    fd = openSync(entryPath(dfd, basename(file)), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } finally {
+    closeSync(dfd);
+  }
+  try {
+    const st = fstatSync(fd);
+    const refuse = (why: string): never => {
+      throw new UntrustedDir({ dir: file, ancestor: false, why });
+    };
+    if (st.isFile()) {
+      if (st.uid !== euid && st.uid !== 0) refuse(euid === 0 ? `owned by uid ${st.uid}, not root` : `owned by uid ${st.uid}, neither root nor the daemon's uid ${euid}`);
+      if ((st.mode & 0o022) !== 0) refuse(`writable by its group or others (mode ${(st.mode & 0o7777).toString(8)})`);
+      if (st.nlink !== 1) refuse(`a file with ${st.nlink} links (another name of it could be anyone's)`);
+    }
+    return readOpenBoundedSync(fd, st, file, INDEX_FILE_MAX);
+  } finally {
+    closeSync(fd);
+  }
+}
 
 /**
  * Read the cache `file` for `modulesDir` and decide whether it may be used
  * (see the file comment). Never throws.
  */
-export function readCache(file: string, modulesDir: string): CacheRead {
+export function readCache(file: string, modulesDir: string, opts: { write?: boolean } = {}): CacheRead {
   const statTimeNs = nowNs();
   let bytes: Buffer;
   try {
-    bytes = readBoundedSync(file, INDEX_FILE_MAX);
+    bytes = readTrusted(file);
   } catch (e) {
+    if (e instanceof UntrustedDir) {
+      const p = e.problem;
+      return { problem: p.dir === file ? `not trusted: the file is ${p.why}` : untrustedText(e), code: 'E_INPUT', untrusted: true };
+    }
     // Missing (first start), or not ours to read (a user's `match`; the daemon's umask makes it root's): no cache, no warning.
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'EACCES') return { absent: true };
+    if (code === 'ELOOP') return { problem: 'is a symlink: refused', code: 'E_INPUT' };
     if (isHotplugError(e)) return { problem: e.message.startsWith(`${file}: `) ? e.message.slice(file.length + 2) : e.message, code: e.code };
     return { problem: `cannot read (${(e as NodeJS.ErrnoException).code ?? 'error'})` };
   }
@@ -211,11 +283,10 @@ export function readCache(file: string, modulesDir: string): CacheRead {
       rewrite ||= st.size !== s.size || st.mtimeNs !== s.mtimeNs || st.ino !== s.ino || s.mtimeNs < statTimeNs - RACY_NS;
       fresh.push({ ...s, size: st.size, mtimeNs: st.mtimeNs, ino: st.ino });
     }
-    // Intact (its CRC-32), this hotplugd's format, fresh: decoded as this
-    // hotplugd's own (decodeMeta's `own`) when only this user or root can
-    // have written it; otherwise checked as fully as any meta.pb.
-    const own = writableOnlyByUs(file);
-    const decoded = decodeMeta(bytes, file, checksumAt, own);
+    // Intact (its CRC-32), this hotplugd's format, fresh, and only this user
+    // or root can have written it (readTrusted): decoded as this hotplugd's
+    // own (decodeMeta's `own`).
+    const decoded = decodeMeta(bytes, file, checksumAt, true);
     if (decoded.kernelRelease !== release) return { problem: `built for release ${decoded.kernelRelease}, not ${release}` };
     const warnings = decoded.warnings;
     const parts: IndexParts = {
@@ -228,33 +299,13 @@ export function readCache(file: string, modulesDir: string): CacheRead {
         symbolsStream(modulesDir, () => readOptionalText(join(modulesDir, 'modules.symbols')), warnings),
       ),
     };
-    const again: PendingCacheWrite | undefined = rewrite
+    const again: PendingCacheWrite | undefined = rewrite && opts.write === true
       ? () => Promise.resolve(writeCacheFile(file, replaceCacheRecord(bytes, at, { ...record, statTimeNs, sources: fresh })))
       : undefined;
-    return { hit: { parts, checked: own ? 'own' : 'full', rewrite: again } };
+    return { hit: { parts, rewrite: again } };
   } catch (e) {
     if (isHotplugError(e)) return { problem: e.message.startsWith(`${file}: `) ? e.message.slice(file.length + 2) : e.message, code: e.code };
     return { problem: `cannot be used (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` };
-  }
-}
-
-/**
- * Whether only this user (or root) can have written `file`: the file and its
- * directory are owned by this effective uid or by root, and neither is
- * writable by group or others (sshd's StrictModes rule). A CRC-32 proves the
- * bytes undamaged, not who wrote them: a cache in a directory others may
- * write (a `--cache-dir` in /tmp, say) is decoded with every check.
- */
-function writableOnlyByUs(file: string): boolean {
-  const uid = process.geteuid?.() ?? -1;
-  try {
-    for (const path of [file, dirname(file)]) {
-      const st = lstatSync(path);
-      if ((st.uid !== uid && st.uid !== 0) || (st.mode & 0o022) !== 0 || st.isSymbolicLink()) return false;
-    }
-    return true;
-  } catch {
-    return false;
   }
 }
 

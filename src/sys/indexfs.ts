@@ -124,14 +124,14 @@ export function configFiles(dirs: readonly string[], required = false): string[]
 /**
  * The kernel command line: `undefined` reads /proc/cmdline, absent meaning
  * none; '' means none; a named file must be a readable regular file of at
- * most CMDLINE_MAX bytes, or it is an error (a mistyped --cmdline must not
+ * most CMDLINE_MAX bytes (or /dev/null: empty), or it is an error (a mistyped --cmdline must not
  * silently drop its modprobe.blacklist=).
  */
 function readCmdline(cmdlineFile: string | undefined): string | undefined {
   if (cmdlineFile === '') return undefined;
   const file = cmdlineFile ?? '/proc/cmdline';
   try {
-    return readBoundedSync(file, CMDLINE_MAX).toString('latin1');
+    return readBoundedSync(file, CMDLINE_MAX, { memoryDevices: cmdlineFile !== undefined }).toString('latin1');
   } catch (e) {
     if (cmdlineFile === undefined && (e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw flagInputError(cmdlineFile === undefined ? 'kernel command line' : '--cmdline', file, e);
@@ -161,7 +161,7 @@ export function loadConfig(configDirs: readonly string[] | undefined, cmdlineFil
     if (masked(file)) continue;
     let text: string;
     try {
-      text = readBoundedSync(file, MODPROBE_CONF_MAX).toString('latin1');
+      text = readBoundedSync(file, MODPROBE_CONF_MAX, { memoryDevices: true }).toString('latin1');
     } catch (e) {
       const problem = isHotplugError(e) ? e.message.slice(file.length + 2) : `cannot read (${(e as NodeJS.ErrnoException).code ?? 'error'})`;
       cfg.warnings.push({ file, line: 0, problem });
@@ -230,25 +230,30 @@ export interface IndexLoad {
  * not disable a good module directory: depmod's files are read instead, and
  * the index says so (`fallback`, and a warning in `warnings`). An explicit
  * --meta that fails is an error, as is a fallback with no depmod files either
- * (then the meta.pb's own error is the one thrown). Whenever the index comes
- * from depmod's files and the cache is on, the outcome carries the write of
- * a new cache.
+ * (then the meta.pb's own error is the one thrown). With `write` (the
+ * commands that act on the system: `run`, `coldplug`), whenever the index
+ * comes from depmod's files and the cache is on, the outcome carries the
+ * write of a new cache — unless the cache's directory is not trusted
+ * (index-cache.ts): nothing is written there. Without it (`match`, tests),
+ * a trusted cache is read, and nothing is ever written or created.
  */
-export function loadIndexWithCache(loc: IndexLocation): IndexLoad {
+export function loadIndexWithCache(loc: IndexLocation, opts: { write?: boolean } = {}): IndexLoad {
   const config = loadConfig(loc.configDirs, loc.cmdline);
   const choice = chooseIndex(loc);
   let cache: CacheOutcome | undefined;
+  let writable = false;
   if (!choice.explicit && loc.cacheDir !== undefined && loc.cacheDir !== '') {
     const file = cacheFileFor(loc.cacheDir, loc.modulesDir);
-    const r = readCache(file, loc.modulesDir);
+    const r = readCache(file, loc.modulesDir, opts);
     if ('hit' in r) return { index: new ModuleIndex(r.hit.parts, config), cache: { file, ...(r.hit.rewrite ? { write: r.hit.rewrite } : {}) } };
     cache = { file, ...('problem' in r ? { problem: { problem: r.problem, code: r.code } } : {}) };
+    writable = opts.write === true && !('untrusted' in r);
   }
   const fromDepmod = (): IndexParts => {
     const sources: SourceRead[] = [];
     const statTimeNs = nowNs();
-    const parts = depmodParts(loc.modulesDir, cache && sources);
-    if (cache) cache.write = pendingWrite(cache.file, loc.modulesDir, parts, sources, statTimeNs);
+    const parts = depmodParts(loc.modulesDir, writable ? sources : undefined);
+    if (cache && writable) cache.write = pendingWrite(cache.file, loc.modulesDir, parts, sources, statTimeNs);
     return parts;
   };
   if (choice.kind === 'depmod') return { index: new ModuleIndex(fromDepmod(), config), ...(cache ? { cache } : {}) };
@@ -283,6 +288,7 @@ export function loadIndex(loc: IndexLocation): ModuleIndex {
  * compiled index is built from (CACHE_SOURCES, in that order) as it was read.
  */
 export function depmodParts(dir: string, capture?: SourceRead[]): IndexParts {
+  if (!existsSync(dir)) throw new HotplugError('E_INDEX_MISSING', 'no such module directory; pass --modules-dir or --meta', { file: dir });
   if (!existsSync(join(dir, 'modules.dep')) || !existsSync(join(dir, 'modules.alias'))) {
     throw new HotplugError('E_INDEX_MISSING', 'no depmod index here (modules.dep and modules.alias); run depmod, or pass --modules-dir or --meta', {
       file: dir,

@@ -1,7 +1,9 @@
 /**
  * `--metrics-listen ADDR:PORT`: a small HTTP server for Prometheus scrapes.
- * GET (and HEAD) /metrics answers the exposition; any other path 404, any
- * other method 405, a request with a body 413. Bounded: one request per
+ * GET (and HEAD) /metrics answers the exposition; /livez and /readyz answer
+ * 200 or 503 from the daemon's state (probes: a container runtime's check
+ * costs one HTTP request, not a process); any other path 404, any other
+ * method 405, a request with a body 413. Bounded: one request per
  * connection (every answer closes it; Prometheus never pipelines, and
  * pipelined requests would otherwise queue answers without limit), headers
  * within 2 s, at most 8 KiB of them, 16 connections at once and 4 from one
@@ -31,6 +33,20 @@ export interface MetricsServerOptions {
   cacheMs?: number;
   /** A monotonic clock in ms (default performance.now; tests). */
   now?: () => number;
+  /** What /livez and /readyz answer (without it, both 404). */
+  health?: HealthSource;
+}
+
+/**
+ * The daemon's state for probes: each returns undefined when the answer is
+ * yes, otherwise why not (the 503's body, which kubelet shows in the pod's
+ * events). Cheap and synchronous: a probe never renders the metrics.
+ */
+export interface HealthSource {
+  /** /livez: the process serves (its event loop turns) and is not stopping. */
+  live(): string | undefined;
+  /** /readyz: the daemon did its start-up work (see run.ts) and is running. */
+  ready(): string | undefined;
 }
 
 export interface MetricsServer {
@@ -74,15 +90,25 @@ export function cachedText(render: () => Promise<string>, ms: number, now: () =>
   };
 }
 
-async function serve(text: () => Promise<string>, contentType: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const path = (req.url ?? '').split('?')[0];
+/** The probe paths and the question each asks. */
+const PROBES = new Map<string, keyof HealthSource>([['/livez', 'live'], ['/readyz', 'ready']]);
+
+async function serve(text: () => Promise<string>, contentType: string, health: HealthSource | undefined, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const path = (req.url ?? '').split('?')[0] ?? '';
   if (hasBody(req)) {
     // Never read: the connection is closed after the answer.
     res.shouldKeepAlive = false;
     return answer(res, 413, 'request bodies are not accepted\n', { Connection: 'close' });
   }
-  if (path !== '/metrics') return answer(res, 404, 'not found: the metrics are at /metrics\n');
+  const probe = health === undefined ? undefined : PROBES.get(path);
+  if (path !== '/metrics' && probe === undefined) return answer(res, 404, 'not found: the metrics are at /metrics\n');
   if (req.method !== 'GET' && req.method !== 'HEAD') return answer(res, 405, 'method not allowed\n', { Allow: 'GET, HEAD' });
+  if (probe !== undefined) {
+    const why = health![probe]();
+    const body = why === undefined ? 'ok\n' : `${why}\n`;
+    res.writeHead(why === undefined ? 200 : 503, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
+    return void res.end(req.method === 'HEAD' ? undefined : body);
+  }
   let body: string;
   try {
     body = await text();
@@ -148,7 +174,7 @@ export function startMetricsServer(addr: ListenAddress, source: MetricsSource, o
       if (served.has(req.socket)) return answer(res, 503, 'one request per connection\n');
       served.add(req.socket);
       res.shouldKeepAlive = false;
-      serve(text, source.contentType, req, res).catch(() => res.destroy());
+      serve(text, source.contentType, opts.health, req, res).catch(() => res.destroy());
     },
   );
   server.maxConnections = METRICS_MAX_CONNECTIONS;

@@ -13,6 +13,7 @@
 import { readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import koffi from 'koffi';
+import { errnoName } from '../core/kernel.js';
 import { libc } from './libc.js';
 import { readBoundedSync } from './readfile.js';
 // The raw layer alone: the package's index also loads its genl/nl80211/rt/wg
@@ -22,6 +23,7 @@ import { RawNetlinkSocket } from 'netlink/dist/raw.js';
 export const NETLINK_KOBJECT_UEVENT = 15;
 const SOL_SOCKET = 1;
 const SO_RCVBUFFORCE = 33;
+const EPERM = 1;
 const SOL_NETLINK = 270;
 const NETLINK_NO_ENOBUFS = 5;
 /** /proc/net/netlink: one ~100-byte line per netlink socket; 4 MiB is tens of thousands of sockets. */
@@ -101,17 +103,21 @@ export class NetlinkUeventSource implements UeventSource {
     const fd = findNetlinkFd(opts.procfs, NETLINK_KOBJECT_UEVENT, port);
     let noEnobufs = false;
     let forced = false;
+    let forceErrno = 0;
     if (fd === undefined) {
       problems.push('socket descriptor not found in /proc/net/netlink: NETLINK_NO_ENOBUFS and SO_RCVBUFFORCE not set');
     } else {
       const e1 = setsockopt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, 1);
       noEnobufs = e1 === 0;
-      if (!noEnobufs) problems.push(`NETLINK_NO_ENOBUFS failed (errno ${e1})`);
-      const e2 = setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, opts.rcvbuf);
-      forced = e2 === 0;
-      if (!forced) problems.push(`SO_RCVBUFFORCE failed (errno ${e2}); fell back to SO_RCVBUF, capped by net.core.rmem_max`);
+      if (!noEnobufs) problems.push(`NETLINK_NO_ENOBUFS failed (${errnoName(e1)})`);
+      forceErrno = setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, opts.rcvbuf);
+      forced = forceErrno === 0;
     }
     if (!forced) this.sock.setRecvBufferSize(opts.rcvbuf);
+    if (fd !== undefined && !forced) {
+      const why = forceErrno === EPERM ? 'EPERM: forcing needs CAP_NET_ADMIN' : errnoName(forceErrno);
+      problems.push(`receive buffer not forced (${why}): ${this.sock.getRecvBufferSize()} bytes, capped by net.core.rmem_max; a burst of uevents past it is recovered by a resync walk`);
+    }
     this.info = { port, fd, rcvbuf: this.sock.getRecvBufferSize(), forced, noEnobufs, problems };
     if (!noEnobufs) {
       // Without NETLINK_NO_ENOBUFS an overflow reaches the package's error

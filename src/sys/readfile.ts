@@ -5,7 +5,8 @@
  *   never waits for a writer), plus O_NOFOLLOW when the caller asks (sysfs
  *   attributes: a symlink there is not an attribute);
  * - fstat the descriptor and refuse anything but a regular file (FIFO, device,
- *   directory, socket) with E_INPUT;
+ *   directory, socket) with E_INPUT — or, for files an operator names, also
+ *   /dev/null and the other memory devices (ReadOptions.memoryDevices);
  * - read at most cap + 1 bytes and refuse with E_TOO_LARGE when there are more.
  *   What read(2) returns decides, not st_size: sysfs reports 4096 for every
  *   attribute and /proc reports 0;
@@ -14,7 +15,7 @@
  * O_NOFOLLOW, ...) are thrown as Node's own errors, code intact, so callers
  * can tell "absent" from "unreadable".
  */
-import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { capText, HotplugError } from '../errors.js';
 
@@ -71,6 +72,38 @@ function tooLarge(file: string, cap: number): HotplugError {
 export interface ReadOptions {
   /** Refuse a symlink (open fails with ELOOP). */
   noFollow?: boolean;
+  /**
+   * Also read the side-effect-free memory devices (/dev/null, /dev/zero,
+   * /dev/full, /dev/random, /dev/urandom) through the same cap: a file an
+   * operator names on the command line, where /dev/null is Unix's "empty"
+   * (`modprobe -C /dev/null`). /dev/zero and the random devices never end,
+   * so the cap refuses them. Any other device is refused before it is
+   * opened: opening some (a watchdog, a tape) has effects of its own.
+   */
+  memoryDevices?: boolean;
+}
+
+/** Character devices of major 1 that are harmless to open and read: null, zero, full, random, urandom. */
+const MEMORY_DEVICE_MINORS = new Set([3, 5, 7, 8, 9]);
+
+function isMemoryDevice(st: Stats): boolean {
+  return st.isCharacterDevice() && Math.floor(st.rdev / 256) % 4096 === 1 && MEMORY_DEVICE_MINORS.has(st.rdev % 256);
+}
+
+/** Before open(2): a device that is not a memory device is refused unopened (a regular file, or anything else, is left to fstat). */
+function checkBeforeOpen(file: string, opts: ReadOptions): void {
+  if (opts.memoryDevices !== true) return;
+  let st: Stats;
+  try {
+    st = (opts.noFollow === true ? lstatSync : statSync)(file);
+  } catch {
+    return; // open(2) says why
+  }
+  if ((st.isCharacterDevice() || st.isBlockDevice()) && !isMemoryDevice(st)) throw notRegular(file, st);
+}
+
+function acceptable(st: Stats, opts: ReadOptions): boolean {
+  return st.isFile() || (opts.memoryDevices === true && isMemoryDevice(st));
 }
 
 /** First buffer size: the whole file when st_size is believable, else one page; cap + 1 at most. */
@@ -87,10 +120,11 @@ export function openRegularSync(file: string, opts: ReadOptions = {}): number {
 }
 
 function openRegularStatSync(file: string, opts: ReadOptions): { fd: number; st: Stats } {
+  checkBeforeOpen(file, opts);
   const fd = openSync(file, openFlags(opts.noFollow ?? false));
   try {
     const st = fstatSync(fd);
-    if (!st.isFile()) throw notRegular(file, st);
+    if (!acceptable(st, opts)) throw notRegular(file, st);
     return { fd, st };
   } catch (e) {
     closeSync(fd);
@@ -140,22 +174,38 @@ class Bounded {
 export function readBoundedSync(file: string, cap: number, opts: ReadOptions = {}): Buffer {
   const { fd, st } = openRegularStatSync(file, opts);
   try {
-    const b = new Bounded(file, cap, st);
-    for (;;) {
-      const r = b.room();
-      if (!b.took(readSync(fd, r.buf, r.offset, r.length, null))) return b.result();
-    }
+    return readAllSync(fd, st, file, cap);
   } finally {
     closeSync(fd);
   }
 }
 
+/**
+ * readBoundedSync for a descriptor the caller opened (with O_NONBLOCK) and
+ * fstat'ed as `st` (the checks are those of that descriptor); `file` names
+ * it in errors. The caller closes it.
+ */
+export function readOpenBoundedSync(fd: number, st: Stats, file: string, cap: number): Buffer {
+  if (!st.isFile()) throw notRegular(file, st);
+  return readAllSync(fd, st, file, cap);
+}
+
+/** Read what `fd` holds, at most `cap` bytes (else E_TOO_LARGE); the caller checked what it is. */
+function readAllSync(fd: number, st: Stats, file: string, cap: number): Buffer {
+  const b = new Bounded(file, cap, st);
+  for (;;) {
+    const r = b.room();
+    if (!b.took(readSync(fd, r.buf, r.offset, r.length, null))) return b.result();
+  }
+}
+
 /** readBoundedSync on libuv's threads: for the /sys walk and module files. */
 export async function readBounded(file: string, cap: number, opts: ReadOptions = {}): Promise<Buffer> {
+  checkBeforeOpen(file, opts);
   const fh = await open(file, openFlags(opts.noFollow ?? false));
   try {
     const st = await fh.stat();
-    if (!st.isFile()) throw notRegular(file, st);
+    if (!acceptable(st, opts)) throw notRegular(file, st);
     const b = new Bounded(file, cap, st);
     for (;;) {
       const r = b.room();

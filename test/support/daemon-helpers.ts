@@ -3,6 +3,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { it } from 'vitest';
 
 export type Rec = Record<string, unknown>;
 
@@ -19,9 +20,11 @@ export interface Running {
  * control socket: the default path (/run/hotplugd/control, as root) is one
  * per machine, and a second daemon on it refuses to start.
  */
-export function startDaemon(args: string[], env: Record<string, string> = {}, as: { uid?: number; gid?: number } = {}): Running {
+export function startDaemon(args: string[], env: Record<string, string> = {}, as: { uid?: number; gid?: number } = {}, prefix: string[] = []): Running {
   const control = args.includes('--control') ? [] : ['--control', ''];
-  const proc = spawn(process.execPath, ['dist/src/cli.js', 'run', '--log-format', 'json', ...control, ...args], {
+  // `prefix`: a command that runs node with the rest as its arguments (e.g. unshare ... sh -c '... exec "$0" "$@"').
+  const argv = [...prefix, process.execPath, 'dist/src/cli.js', 'run', '--log-format', 'json', ...control, ...args];
+  const proc = spawn(argv[0]!, argv.slice(1), {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
     ...as,
@@ -79,6 +82,21 @@ export function emptySysfs(): string {
  * are reported as skipped, never run silently against a workstation.
  */
 export const REAL_UEVENTS = process.env.HOTPLUGD_TEST_REAL_UEVENTS === '1';
+
+/** What a skipped real-uevent test says it needs (shown by the reporter beside the skip). */
+export const REAL_UEVENTS_NOTE = "needs HOTPLUGD_TEST_REAL_UEVENTS=1: writes 'add' into this machine's /sys uevent files (a throwaway machine: CI sets it)";
+
+/** A test that writes to the host's /sys: run where the machine opts in, otherwise skipped with REAL_UEVENTS_NOTE. */
+export function itWithRealUevents(name: string, fn: () => Promise<void>, timeout?: number): void {
+  it(
+    name,
+    async (ctx) => {
+      ctx.skip(!REAL_UEVENTS, REAL_UEVENTS_NOTE);
+      await fn();
+    },
+    timeout,
+  );
+}
 
 /** Tests that write to /sys need root: say so loudly instead of passing. */
 export function requireRoot(): void {

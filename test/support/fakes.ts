@@ -85,14 +85,29 @@ export class FakeKernel implements Kernel {
 }
 
 /** A CommandRunner double: records each command, answers with an exit status (default 0). */
+/**
+ * A scriptable install-command runner: per module, an exit status (default
+ * 0), "timeout" (killed at its time limit), or "hang": no outcome until
+ * release(module), as a process SIGKILL cannot end. Records every request.
+ */
 export class FakeRunner implements CommandRunner {
   readonly runs: InstallCommandRequest[] = [];
-  constructor(private readonly exitCodes: Record<string, number> = {}) {}
+  private readonly held = new Map<string, (exitCode: number | null) => void>();
+  constructor(private readonly exitCodes: Record<string, number | 'hang' | 'timeout'> = {}) {}
+
+  /** End a hanging command (exitCode null: killed, as by the SIGKILL it finally got). */
+  release(module: string, exitCode: number | null = null): void {
+    this.held.get(module)?.(exitCode);
+    this.held.delete(module);
+  }
 
   async run(req: InstallCommandRequest): Promise<CommandOutcome> {
     this.runs.push(req);
     await Promise.resolve();
-    return { exitCode: this.exitCodes[req.module] ?? 0, signal: null, timedOut: false, output: '', truncated: false };
+    const what = this.exitCodes[req.module] ?? 0;
+    if (what === 'timeout') return { exitCode: null, signal: null, timedOut: true, output: '', truncated: false };
+    const exitCode = what === 'hang' ? await new Promise<number | null>((r) => this.held.set(req.module, r)) : what;
+    return { exitCode, signal: exitCode === null ? 'SIGKILL' : null, timedOut: false, output: '', truncated: false };
   }
 }
 

@@ -73,6 +73,17 @@ describe('the bounded reader', () => {
     }
   });
 
+  it('reads /dev/null as empty where an operator names a file, refuses /dev/zero by the cap, and never opens another device', async () => {
+    const opts = { memoryDevices: true };
+    expect(readBoundedSync('/dev/null', 4096, opts).length).toBe(0);
+    expect((await readBounded('/dev/null', 4096, opts)).length).toBe(0);
+    expect(thrown(() => readBoundedSync('/dev/zero', 4096, opts)).code).toBe('E_TOO_LARGE');
+    expect((await rejected(readBounded('/dev/zero', 4096, opts))).code).toBe('E_TOO_LARGE');
+    // /dev/tty: major 5; refused from its stat, before any open(2) (without a controlling terminal open would say ENXIO instead).
+    expect(thrown(() => readBoundedSync('/dev/tty', 4096, opts)).message).toBe('/dev/tty: a character device, not a regular file: refused');
+    expect((await rejected(readBounded('/dev/tty', 4096, opts))).code).toBe('E_INPUT');
+  });
+
   it('reads a file of exactly the cap and refuses one byte more, naming the file and the cap', async () => {
     expect(readBoundedSync(join(dir, 'exact'), 4096).length).toBe(4096);
     expect((await readBounded(join(dir, 'exact'), 4096)).length).toBe(4096);
@@ -196,10 +207,17 @@ describe('--cmdline and --config-dir', () => {
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
   }
 
-  it('refuses --cmdline /dev/zero at once with one line, exit 111', () => {
+  it('refuses --cmdline /dev/zero at once by the cap, with one line, exit 111', () => {
     const r = cli([...INDEX, '--config-dir', '', '--cmdline', '/dev/zero']);
     expect(r.status).toBe(111);
-    expect(r.stderr).toBe('hotplugd: --cmdline: /dev/zero: a character device, not a regular file: refused [E_INPUT]\n');
+    expect(r.stderr).toBe('hotplugd: --cmdline: /dev/zero: larger than the 64 KiB cap: refused [E_TOO_LARGE]\n');
+  });
+
+  it('takes --cmdline /dev/null and --config-dir /dev/null as empty, as modprobe -C /dev/null does', () => {
+    const r = cli([...INDEX, '--config-dir', '/dev/null', '--cmdline', '/dev/null']);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('virtio_net');
   });
 
   it('refuses a FIFO --cmdline instead of waiting for a writer', () => {

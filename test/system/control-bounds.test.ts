@@ -12,7 +12,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cli, daemons, fakeSysfs, INDEX, killDaemons, NOBODY, Raw, type Ran, startWith, tmp } from '../support/control-helpers.js';
-import { emptySysfs, REAL_UEVENTS, requireRoot, startDaemon } from '../support/daemon-helpers.js';
+import { emptySysfs, itWithRealUevents, requireRoot, startDaemon } from '../support/daemon-helpers.js';
 
 afterEach(killDaemons);
 
@@ -185,6 +185,10 @@ describe('control socket bounds', () => {
     const without = await run({});
     expect(without.status).toBe(0);
     expect(without.stdout.split('\n').filter((l) => l.includes('no control socket'))).toHaveLength(1);
+    // The unforced receive buffer: said once, with the errno's name and what it needs.
+    const buffer = without.stdout.split('\n').filter((l) => l.includes('not forced'));
+    expect(buffer).toHaveLength(1);
+    expect(buffer[0]).toContain('receive buffer not forced (EPERM: forcing needs CAP_NET_ADMIN)');
     const withXdg = await run({ XDG_RUNTIME_DIR: xdg });
     expect(withXdg.status).toBe(0);
     expect(withXdg.stdout).toContain(`"path":"${join(xdg, 'hotplugd/control')}"`);
@@ -192,7 +196,7 @@ describe('control socket bounds', () => {
 });
 
 describe('settle with real uevents', () => {
-  it.runIf(REAL_UEVENTS)('returns only once every uevent written before the call was handled', async () => {
+  itWithRealUevents('returns only once every uevent written before the call was handled', async () => {
     requireRoot();
     // No devices to walk, but the kernel's real uevent_seqnum.
     const sysfs = emptySysfs();

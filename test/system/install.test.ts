@@ -47,7 +47,7 @@ describe('install commands in the queue', () => {
     await queue.idle();
     // modprobe --show-depends: insmod usb-common, usbcore, scsi_common, scsi_mod; install /bin/true; insmod uas
     expect(kernel.calls.map((c) => c.name)).toEqual(['usb_common', 'usbcore', 'scsi_common', 'scsi_mod', 'uas']);
-    expect(runner.runs).toEqual([{ module: 'usb_storage', command: '/bin/true' }]);
+    expect(runner.runs).toEqual([{ module: 'usb_storage', command: '/bin/true', timeoutMs: 30_000 }]);
     expect(loads().find((r) => r.module === 'usb_storage')).toMatchObject({
       result: 'install-command',
       command: '/bin/true',
@@ -252,7 +252,8 @@ describe('against kmod 30 modprobe --show-depends', () => {
 });
 
 describe('the /bin/sh runner', () => {
-  const runner = new ShellCommandRunner({ timeoutMs: 300, outputCap: 64 });
+  const shell = new ShellCommandRunner({ outputCap: 64 });
+  const runner = { run: (r: { module: string; command: string }) => shell.run({ ...r, timeoutMs: 300 }) };
 
   it('gives the command MODPROBE_MODULE, a minimal PATH, no stdin, and the module options in $CMDLINE_OPTS', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'hotplugd-run-')), 'out');
@@ -292,7 +293,7 @@ describe('the /bin/sh runner', () => {
   });
 
   it('comes back with an error, not a throw, when the shell cannot start', async () => {
-    const o = await new ShellCommandRunner({ shell: '/nonexistent/sh' }).run({ module: 'm', command: 'true' });
+    const o = await new ShellCommandRunner({ shell: '/nonexistent/sh' }).run({ module: 'm', command: 'true', timeoutMs: 300 });
     expect(o.error).toBe('ENOENT');
   });
 });

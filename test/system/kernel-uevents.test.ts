@@ -13,7 +13,7 @@ import { RawNetlinkSocket } from 'netlink';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { formatUevent } from '../../src/core/uevent.js';
 import { loadIndex } from '../../src/sys/indexfs.js';
-import { emptySysfs, REAL_UEVENTS, requireRoot, type Running, startDaemon, killLeftover } from '../support/daemon-helpers.js';
+import { emptySysfs, itWithRealUevents, requireRoot, type Running, startDaemon, killLeftover } from '../support/daemon-helpers.js';
 import { FIXTURE_DIR } from '../support/helpers.js';
 
 const INDEX = ['--modules-dir', FIXTURE_DIR, '--config-dir', '', '--cmdline', ''];
@@ -53,7 +53,7 @@ afterEach(async () => {
 describe('hotplugd run with real kernel uevents', () => {
   beforeAll(() => requireRoot());
 
-  it.runIf(REAL_UEVENTS)('turns a real add uevent into would-load records within two seconds', async () => {
+  itWithRealUevents('turns a real add uevent into would-load records within two seconds', async () => {
     const devices = devicesWithModalias().filter((d) => index.lookup(d.modalias).names.some((n) => !index.moduleByName(n)?.builtin));
     const virtio = devices.find((d) => d.modalias.startsWith('virtio:')) ?? devices[0];
     const pcspkr = devices.find((d) => d.modalias === 'platform:pcspkr');
@@ -95,7 +95,7 @@ describe('hotplugd run with real kernel uevents', () => {
     expect(await daemon.exited).toBe(0);
   });
 
-  it.runIf(REAL_UEVENTS)('survives a storm that overflows a small receive buffer, reports the loss, resyncs, and misses no device', async () => {
+  itWithRealUevents('survives a storm that overflows a small receive buffer, reports the loss, resyncs, and misses no device', async () => {
     daemon = startDaemon([...INDEX, '--mode', 'dry-run', '--rcvbuf', '4K', '--skip-coldplug', '--resync-interval', '200']);
     await daemon.waitFor((r) => r.msg === 'listening', 10000, 'listening');
     const passes = 50;
@@ -113,7 +113,7 @@ describe('hotplugd run with real kernel uevents', () => {
     expect(await daemon.exited).toBe(0);
   }, 60000);
 
-  it.runIf(REAL_UEVENTS)('exits 0 on SIGTERM in the middle of a burst, and reloads on SIGHUP', async () => {
+  itWithRealUevents('exits 0 on SIGTERM in the middle of a burst, and reloads on SIGHUP', async () => {
     daemon = startDaemon([...INDEX, '--mode', 'dry-run']);
     await daemon.waitFor((r) => r.msg === 'settled', 10000, 'settled after coldplug');
     daemon.proc.kill('SIGHUP');

@@ -42,8 +42,9 @@ function sample(text: string, series: string): number | undefined {
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
+/** `hotplugd run` to its exit, with no control socket (the default one may belong to a daemon running on this machine). */
 function runSync(args: string[]): { status: number | null; signal: string | null; stderr: string } {
-  const r = spawnSync(process.execPath, ['dist/src/cli.js', 'run', '--log-format', 'json', ...args], { encoding: 'utf8', timeout: 20_000, killSignal: 'SIGKILL' });
+  const r = spawnSync(process.execPath, ['dist/src/cli.js', 'run', '--log-format', 'json', '--control', '', ...args], { encoding: 'utf8', timeout: 20_000, killSignal: 'SIGKILL' });
   return { status: r.status, signal: r.signal, stderr: r.stderr };
 }
 
@@ -70,6 +71,19 @@ describe('hotplugd run --metrics-listen', () => {
     expect(sample(text, 'hotplugd_queue_depth')).toBe(0);
     expect(text).toMatch(/^process_resident_memory_bytes /m);
     expect((await fetch(new URL('/', listening.url as string))).status).toBe(404);
+    daemon.proc.kill('SIGTERM');
+    expect(await daemon.exited).toBe(0);
+  });
+
+  it('answers the probes /livez and /readyz: ready once the start-up walk has settled', async () => {
+    daemon = startDaemon([...INDEX, '--sysfs', fakeSysfs(), '--metrics-listen', '127.0.0.1:0']);
+    const listening = await daemon.waitFor((r) => r.msg === 'metrics endpoint listening', 20_000, 'the metrics record');
+    await daemon.waitFor((r) => r.msg === 'settled', 20_000, 'settled');
+    const at = (path: string): Promise<Response> => fetch(new URL(path, listening.url as string));
+    const live = await at('/livez');
+    expect([live.status, await live.text()]).toEqual([200, 'ok\n']);
+    const ready = await at('/readyz');
+    expect([ready.status, await ready.text()]).toEqual([200, 'ok\n']);
     daemon.proc.kill('SIGTERM');
     expect(await daemon.exited).toBe(0);
   });

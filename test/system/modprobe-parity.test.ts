@@ -5,11 +5,11 @@
  * possible, compared with the real `modprobe --show-depends` on a temporary
  * root built with `depmod -b` from two real Debian modules.
  */
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { emptyConfig, kcmdlineParams, kmodLines, parseCmdline, parseModprobeConf } from '../../src/core/config.js';
 import { modulePathProblem, resolveModulePath } from '../../src/core/index/module-path.js';
 import { indexFromDepmod } from '../../src/core/index/from-depmod.js';
@@ -253,8 +253,14 @@ const prerequisites = (): void => {
   if (!haveKmod) throw new Error(`needs kmod's modprobe/depmod and Debian's psmouse.ko/pcspkr.ko under ${SOURCE} (scripts/fetch-kernel.sh; HOTPLUGD_DEBIAN_ROOT)`);
 };
 
-describe.skipIf(!haveKmod && !REQUIRED)('against the real modprobe --show-depends', () => {
-  beforeAll(prerequisites);
+const KMOD_NOTE = `needs kmod's modprobe/depmod and Debian's psmouse.ko/pcspkr.ko under ${SOURCE} (scripts/fetch-kernel.sh; HOTPLUGD_DEBIAN_ROOT)`;
+
+describe('against the real modprobe --show-depends', () => {
+  const skip = !haveKmod && !REQUIRED;
+  beforeAll(() => {
+    if (!skip) prerequisites();
+  });
+  beforeEach((ctx) => ctx.skip(skip, KMOD_NOTE));
   const root = mkdtempSync(join(tmpdir(), 'hotplugd-kmod-'));
   const release = '6.1.0-t';
   const modulesDir = join(root, 'lib/modules', release);
@@ -335,11 +341,14 @@ const canUnshare = (() => {
   }
 })();
 
-describe.skipIf(!canUnshare && !REQUIRED)('against the real modprobe -c with a given kernel command line', () => {
+describe('against the real modprobe -c with a given kernel command line', () => {
+  const skip = (!haveKmod || !canUnshare) && !REQUIRED;
   beforeAll(() => {
+    if (skip) return;
     prerequisites();
     if (!canUnshare) throw new Error('needs unshare -m and mount --bind (root) to give modprobe a kernel command line');
   });
+  beforeEach((ctx) => ctx.skip(skip, `${KMOD_NOTE}, and unshare -m with mount --bind (root) to give modprobe a kernel command line`));
   const dir = mkdtempSync(join(tmpdir(), 'hotplugd-kcmd-'));
   const confDir = join(dir, 'modprobe.d');
   mkdirSync(confDir);
@@ -383,6 +392,29 @@ describe.skipIf(!canUnshare && !REQUIRED)('against the real modprobe -c with a g
       ...optionLines(cfg),
     ];
   }
+
+  it('prints with hotplugd config the lines modprobe -c prints, in its order, each with its file and line', () => {
+    const conf2 = join(dir, 'modprobe2.d');
+    mkdirSync(conf2);
+    writeFileSync(join(conf2, 'a.conf'), readFileSync(join(confDir, 'a.conf')));
+    writeFileSync(join(conf2, 'b.conf'), ['install  virtio-net /bin/true  # keep', 'remove x /bin/false', 'softdep psmouse pre: serio', 'blacklist pcspkr', ''].join('\n'));
+    const line = 'modprobe.blacklist=snd-pcsp psmouse.rate=40 quiet';
+    writeFileSync(join(dir, 'cmdline'), line);
+    const theirs = execFileSync('unshare', ['-m', 'sh', '-c', 'mount --bind "$1" /proc/cmdline && exec modprobe -C "$2" -c', 'sh', join(dir, 'cmdline'), conf2], {
+      encoding: 'latin1',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    const r = spawnSync(process.execPath, ['dist/src/cli.js', 'config', '--config-dir', conf2, '--cmdline', join(dir, 'cmdline')], { encoding: 'latin1' });
+    expect(r.status).toBe(0);
+    const mine = r.stdout.split('\n').filter(Boolean);
+    // modprobe -c joins softdep's words without a space before "post:" etc.; only the lines with one word list are compared whole.
+    expect(mine.map((l) => l.replace(/\t# .*$/, ''))).toEqual(theirs.slice(0, theirs.indexOf('\n# End of configuration files')).split('\n').filter(Boolean));
+    expect(mine).toContain(`install virtio_net /bin/true  # keep\t# ${join(conf2, 'b.conf')}:1`);
+    expect(mine).toContain(`blacklist snd-pcsp\t# kernel command line`);
+    expect(mine).toContain(`options psmouse a=1   b=2 c=3\t# ${join(conf2, 'a.conf')}:4`);
+    // The lines kmod ignores are named on stderr, each with its file and line.
+    expect(r.stderr).toContain(`hotplugd: ${join(conf2, 'a.conf')}:9: ignoring bad line starting with "blacklist"`);
+  });
 
   const lines = [
     'initrd=\\initramfs-linux.img mod_simple.foo mod_simple.bar=1 root=/dev/sda2 rootfstype=ext4 add_efi_memmap quiet rw',

@@ -46,9 +46,17 @@ describe('systemd', () => {
     expect(unit).toMatch(/\nWatchdogSec=\d+s\n/);
     expect(unit).not.toMatch(/\nProtectKernelModules=/);
     expect(unit).not.toMatch(/\nMemoryDenyWriteExecute=/);
-    // verify needs ExecStart to exist: point it at this checkout's build.
+    // The reload is the client, which waits for it and fails when it failed.
+    expect(unit).toContain('\nExecReload=/usr/bin/hotplugd reload --control /run/hotplugd/control\n');
+    // udev's rule is masked in /run while the daemon runs, as root outside the sandbox.
+    expect(unit).toContain('\nExecStartPre=+/usr/lib/hotplugd/udev-rule mask\n');
+    expect(unit).toContain('\nExecStopPost=+/usr/lib/hotplugd/udev-rule unmask\n');
+    // verify needs the commands to exist: point them at this checkout's build.
     const dir = mkdtempSync(join(tmpdir(), 'hotplugd-unit-'));
-    const local = unit.replace(/^ExecStart=\S+/m, `ExecStart=${process.execPath} ${resolve('dist/src/cli.js')}`);
+    const local = unit
+      .replace(/^ExecStart=\S+/m, `ExecStart=${process.execPath} ${resolve('dist/src/cli.js')}`)
+      .replace(/^ExecReload=\S+/m, `ExecReload=${process.execPath} ${resolve('dist/src/cli.js')}`)
+      .replaceAll('/usr/lib/hotplugd/udev-rule', resolve('packaging/udev-rule'));
     writeFileSync(join(dir, 'hotplugd.service'), local);
     // --man=no: hotplugd(8) is installed by the package, not by a checkout
     // (scripts/verify-package.sh runs verify with the man page check).
@@ -132,7 +140,7 @@ while True:
       { NOTIFY_SOCKET: sock, WATCHDOG_USEC: '200000' },
     );
     await daemon.waitFor((r) => r.msg === 'listening', 10000, 'listening');
-    await new Promise((res) => setTimeout(res, 400));
+    for (let i = 0; i < 200 && !got.includes('WATCHDOG=1'); i++) await new Promise((res) => setTimeout(res, 50));
     daemon.proc.kill('SIGTERM');
     expect(await daemon.exited).toBe(0);
     await new Promise<void>((res) => (receiver.exitCode !== null ? res() : receiver.on('exit', () => res())));

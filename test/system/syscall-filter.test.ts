@@ -126,3 +126,91 @@ describe('the unit\'s system call filter', () => {
     expect([...used].filter((c) => !allowed.has(c)).sort()).toEqual([]);
   }, 60_000);
 });
+
+/** The settings that decide what an install command may do: the unit, then its drop-ins, as systemd merges them. */
+function sandbox(files: string[]): { tunablesReadOnly: boolean; caps: Set<string>; filter: string[] } {
+  let tunablesReadOnly = false;
+  const caps = new Set<string>();
+  const filter: string[] = [];
+  for (const f of files) {
+    for (const m of readFileSync(f, 'utf8').matchAll(/^(ProtectKernelTunables|CapabilityBoundingSet|SystemCallFilter)=(.*)$/gm)) {
+      const words = m[2]!.trim().split(/\s+/).filter(Boolean);
+      if (m[1] === 'ProtectKernelTunables') tunablesReadOnly = words[0] === 'yes';
+      else if (m[1] === 'CapabilityBoundingSet') for (const c of words) caps.add(c); // more than one line: merged (OR)
+      else filter.push(...words);
+    }
+  }
+  return { tunablesReadOnly, caps, filter };
+}
+
+describe('install commands under the unit\'s sandbox, and the install-commands drop-in', () => {
+  beforeAll(() => {
+    requireRoot();
+    for (const t of ['strace', 'systemd-analyze', 'unshare', 'setpriv', 'sysctl']) tool(t);
+  });
+
+  /**
+   * systemd is not PID 1 here, so the sandbox is emulated with what it is
+   * made of: ProtectKernelTunables= is a read-only bind mount over /sys,
+   * /proc/sys and the like (here over a directory standing in for /sys: the
+   * host's is never written); CapabilityBoundingSet= is the bounding set
+   * (setpriv); SystemCallFilter= is checked against the strace of the run.
+   */
+  async function runUnder(s: ReturnType<typeof sandbox>): Promise<{ record: Record<string, unknown>; param: string; used: Set<string> }> {
+    const dir = mkdtempSync(join(tmpdir(), 'hotplugd-sandbox-'));
+    const mods = join(dir, 'modules');
+    mkdirSync(join(mods, 'kernel'), { recursive: true });
+    writeFileSync(join(mods, 'kernel/y.ko'), Buffer.alloc(64));
+    writeFileSync(join(mods, 'modules.dep'), 'kernel/y.ko:\n');
+    writeFileSync(join(mods, 'modules.alias'), 'alias platform:pcspkr y\n');
+    // The tunables: a module parameter, as /sys/module/y/parameters/p.
+    const tunables = join(dir, 'sys-module');
+    mkdirSync(join(tunables, 'y/parameters'), { recursive: true });
+    writeFileSync(join(tunables, 'y/parameters/p'), '0\n');
+    const conf = join(dir, 'modprobe.d');
+    mkdirSync(conf);
+    // What admins write (and rdma-core's truescale-serdes.cmds does): set a parameter; read a sysctl (sysctl's own calls).
+    writeFileSync(join(conf, 'y.conf'), `install y sysctl -n kernel.ostype >/dev/null && echo 1 > ${tunables}/y/parameters/p\n`);
+    const sysfs = join(dir, 'sys');
+    mkdirSync(join(sysfs, 'devices/platform/pcspkr'), { recursive: true });
+    writeFileSync(join(sysfs, 'devices/platform/pcspkr/uevent'), 'MODALIAS=platform:pcspkr\n');
+    const procfs = join(dir, 'proc');
+    mkdirSync(procfs);
+    writeFileSync(join(procfs, 'modules'), '');
+    const log = join(dir, 'strace');
+    const bounding = ['-all', ...[...s.caps].map((c) => `+${c.replace(/^CAP_/, '').toLowerCase()}`)].join(',');
+    const ro = s.tunablesReadOnly ? `mount --bind ${tunables} ${tunables} && mount -o remount,bind,ro ${tunables} && ` : '';
+    const cli = [process.execPath, 'dist/src/cli.js', 'coldplug', '--mode', 'load', '--modules-dir', mods, '--config-dir', conf, '--cmdline', '', '--sysfs', sysfs, '--procfs', procfs, '--log-format', 'json'];
+    const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `${ro}exec setpriv --bounding-set=${bounding} --inh-caps=-all strace -f -qq -o ${log} "$@"`, 'sh', ...cli], { encoding: 'utf8' });
+    const record = r.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((x) => x.module === 'y');
+    if (record === undefined) throw new Error(`no record for y: ${r.stdout}${r.stderr}`);
+    return { record, param: readFileSync(join(tunables, 'y/parameters/p'), 'utf8'), used: calls(readFileSync(log, 'utf8')) };
+  }
+
+  it('under the shipped unit, a command writing a module parameter fails (read-only tunables); with the drop-in it works, inside the same syscall filter', async () => {
+    const unit = 'systemd/hotplugd.service';
+    const dropIn = 'systemd/hotplugd.service.d/install-commands.conf';
+    const shipped = sandbox([unit]);
+    expect(shipped).toMatchObject({ tunablesReadOnly: true, caps: new Set(['CAP_SYS_MODULE', 'CAP_NET_ADMIN']) });
+    const lifted = sandbox([unit, dropIn]);
+    expect(lifted).toMatchObject({ tunablesReadOnly: false, caps: new Set(['CAP_SYS_MODULE', 'CAP_NET_ADMIN', 'CAP_SYS_ADMIN']) });
+
+    const before = await runUnder(shipped);
+    expect(before.record).toMatchObject({ result: 'install-command', code: 'E_INSTALL_STATUS' });
+    expect(String(before.record.output)).toContain('Read-only file system');
+    expect(before.param).toBe('0\n');
+
+    const after = await runUnder(lifted);
+    expect(after.record).toMatchObject({ result: 'install-command', exitCode: 0 });
+    expect(after.param).toBe('1\n');
+    // The command (sh, sysctl, the write) made no call the filter refuses, with or without the drop-in.
+    const allowed = new Set(lifted.filter.flatMap((s) => (s.startsWith('@') ? [...expand(s)] : [s])));
+    for (const c of ['execve', 'openat', 'write']) expect(after.used.has(c), c).toBe(true);
+    expect([...after.used].filter((c) => !allowed.has(c)).sort()).toEqual([]);
+    expect(sandbox([unit]).filter).toEqual(lifted.filter);
+  }, 60_000);
+});

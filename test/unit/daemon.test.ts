@@ -106,6 +106,26 @@ describe('Daemon start-up', () => {
     expect(t.rec.records().filter((r) => r.msg === 'module')).toEqual([]);
   });
 
+  it('sends READY=1 only once the code for later use is loaded, and a failed load is logged, not fatal', async () => {
+    let loaded!: () => void;
+    const t = deps({ preload: () => new Promise<void>((r) => (loaded = r)) });
+    const daemon = new Daemon(t.d);
+    const started = daemon.start();
+    await tick(20); // the walk (5 ms) is done
+    expect(t.notes.filter((n) => n.startsWith('READY=1'))).toEqual([]);
+    loaded();
+    await started;
+    expect(t.notes.filter((n) => n.startsWith('READY=1'))).toHaveLength(1);
+    await daemon.stop();
+
+    const f = deps({ preload: () => Promise.reject(new Error('chunk gone')) });
+    const failing = new Daemon(f.d);
+    await failing.start();
+    expect(f.notes.filter((n) => n.startsWith('READY=1'))).toHaveLength(1);
+    expect(f.rec.records().filter((r) => r.msg === 'code for later use could not be loaded')).toHaveLength(1);
+    await failing.stop();
+  });
+
   it('stops promptly while a walk never finishes', async () => {
     const t = deps({ walker: new ControlledWalk(false) });
     const daemon = new Daemon(t.d);

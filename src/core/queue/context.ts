@@ -5,7 +5,7 @@
  * `stopping` change while requests are served; every part reads them live.
  */
 import { type ModuleIndex } from '../index/module-index.js';
-import { type CommandRunner } from '../install.js';
+import { type CommandRunner, INSTALL_GRACE_MS } from '../install.js';
 import { type Kernel } from '../kernel.js';
 import { type PlanStep } from '../plan.js';
 import { Records } from './records.js';
@@ -23,6 +23,8 @@ export interface QueueContext {
   readonly now: () => number;
   readonly runner: CommandRunner | undefined;
   readonly installPolicy: InstallCommandPolicy;
+  readonly installTimeoutMs: number;
+  readonly installGraceMs: number;
   readonly loadTimeoutMs: number;
   readonly maxAttempts: number;
   readonly retryDelayMs: number;
@@ -34,7 +36,11 @@ export interface QueueContext {
   readonly failed: Map<string, string>;
   /** Modules whose install command ran (successfully) in this index load. */
   readonly commandsRan: Set<string>;
-  /** Loads left behind by the load timeout; the kernel has not answered yet. */
+  /**
+   * Loads left behind by the load timeout (the kernel has not answered yet)
+   * and install commands left behind past their time limit and grace (their
+   * process has not ended): `stuck`, named by settle, never started again.
+   */
   readonly inFlight: Set<string>;
   /** Once-per-index-load and once-per-device records. */
   readonly records: Records;
@@ -53,6 +59,8 @@ export function createContext(opts: QueueOptions): QueueContext {
     now: opts.now ?? (() => performance.now()),
     runner: opts.runner,
     installPolicy: opts.installCommands ?? 'run',
+    installTimeoutMs: opts.installTimeoutMs ?? 30_000,
+    installGraceMs: opts.installGraceMs ?? INSTALL_GRACE_MS,
     loadTimeoutMs: opts.loadTimeoutMs ?? 60_000,
     maxAttempts: Math.max(1, opts.maxAttempts ?? 3),
     retryDelayMs: opts.retryDelayMs ?? 100,
@@ -75,6 +83,7 @@ export function createContext(opts: QueueOptions): QueueContext {
       wouldRun: 0,
       retries: 0,
       loadTimeouts: 0,
+      installStuck: 0,
     },
   };
 }

@@ -70,7 +70,7 @@ export class LoadQueue {
     return this.workers > 0 || this.pending.length > 0;
   }
 
-  /** Loads left behind by the load timeout, still waiting for the kernel. */
+  /** Loads left behind by the load timeout, still waiting for the kernel, and install commands left behind, still running. */
   get stuck(): number {
     return this.ctx.inFlight.size;
   }
@@ -85,7 +85,7 @@ export class LoadQueue {
     return this.ctx.records.deviceKeys;
   }
 
-  /** Resolves when nothing is queued or in flight (loads left behind by the timeout excepted). */
+  /** Resolves when nothing is queued or in flight (loads and install commands left behind by their time limits excepted). */
   idle(): Promise<void> {
     if (!this.busy) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));

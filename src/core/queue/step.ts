@@ -36,7 +36,7 @@ export function decide(ctx: QueueContext, step: PlanStep, target: string, base: 
     return 'done';
   }
   if (ctx.inFlight.has(step.name)) {
-    // Left behind by the load timeout: the kernel still has it; never load it twice.
+    // Left behind by the load timeout (the kernel still has it) or an install command still running: never start it twice.
     markDown(down, step.name);
     skip(ctx, device, 'in-flight', { ...rec, path: step.path });
     return 'done';

@@ -55,6 +55,10 @@ export interface QueuePolicy {
   runner?: CommandRunner | undefined;
   /** 'run' (default): in place of loading the module; 'refuse': never run, never load. */
   installCommands?: InstallCommandPolicy;
+  /** Kill an install command (its process group) after this long (default 30 s); past it plus installGraceMs it is left behind. */
+  installTimeoutMs?: number;
+  /** How long past installTimeoutMs the queue waits for a command's outcome (default INSTALL_GRACE_MS; tests shorten it). */
+  installGraceMs?: number;
   /** A load still in flight after this long is reported and left behind (default 60 s). */
   loadTimeoutMs?: number;
   /** Attempts for a transient errno, the first included (default 3). */
@@ -88,12 +92,16 @@ export interface QueueCounts {
   wouldRun: number;
   retries: number;
   loadTimeouts: number;
+  /** Install commands left behind: still running past --install-timeout plus the grace. */
+  installStuck: number;
 }
 
 /** The message of every per-module record; facts are in the fields. */
 export const LOAD_MSG = 'module';
 /** The message of the warning for a load still in flight after the load timeout. */
 export const LOAD_TIMEOUT_MSG = 'module load still in flight';
+/** The message of the record written when an install command left behind (E_INSTALL_STUCK) finally ends. */
+export const INSTALL_ENDED_MSG = 'install command left behind has ended';
 
 /** The largest --jobs accepted (a bound on concurrent loads and requests served). */
 export const MAX_JOBS = 64;

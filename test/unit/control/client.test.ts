@@ -46,7 +46,7 @@ describe('control client', () => {
     let text = '';
     err.on('data', (d: Buffer) => (text += d.toString()));
     expect(await settle([path], 5, err)).toBe(true);
-    expect(text).toBe('hotplugd: settled; still inside the kernel after the load timeout: pcspkr\n');
+    expect(text).toBe('hotplugd: settled; left behind by the load or install timeout, still running: pcspkr\n');
   });
 
   it('the settle handler reports stuck loads beside "settled"', async () => {

@@ -4,6 +4,7 @@
  * request is queued or a load in flight, or before the seqnum read at the
  * call was handled; seqnums never received are covered by the resync walk.
  */
+import { getEventListeners, setMaxListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { formatUevent } from '../../../src/core/uevent.js';
 import { Daemon, type DaemonDeps } from '../../../src/daemon.js';
@@ -137,12 +138,29 @@ describe('settle', () => {
     const daemon = new Daemon(t.d);
     await daemon.start();
     const gone = new AbortController();
+    // 50 waiters of one caller: more listeners on one signal than Node's leak warning expects (10).
+    setMaxListeners(50, gone.signal);
     const waits = Array.from({ length: 50 }, () => daemon.waitSettled(86_400_000, gone.signal));
     expect(daemon.settleWaiters).toBe(50);
     gone.abort();
     expect((await Promise.all(waits)).every((o) => !o.settled)).toBe(true);
     expect(daemon.settleWaiters).toBe(0);
     kernel.release('pcspkr');
+    await daemon.stop();
+  });
+
+  it('leaves no abort listener behind once a waiter is answered (one connection, many settles)', async () => {
+    const kernel = new FakeKernel({ pcspkr: 'hang' });
+    const t = setup(kernel);
+    const daemon = new Daemon(t.d);
+    await daemon.start();
+    const conn = new AbortController();
+    const timedOut = await Promise.all(Array.from({ length: 3 }, () => daemon.waitSettled(10, conn.signal)));
+    expect(timedOut.every((o) => !o.settled)).toBe(true);
+    const settled = daemon.waitSettled(86_400_000, conn.signal);
+    kernel.release('pcspkr');
+    expect((await settled).settled).toBe(true);
+    expect(getEventListeners(conn.signal, 'abort')).toHaveLength(0);
     await daemon.stop();
   });
 

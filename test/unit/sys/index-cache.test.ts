@@ -3,9 +3,9 @@
  * files do; every kind of staleness or damage is one problem and a rebuild,
  * never a crash or a wrong answer.
  */
-import { appendFileSync, chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, cpSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import protobuf from 'protobufjs';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { type ModuleIndex } from '../../../src/core/index/module-index.js';
@@ -13,10 +13,14 @@ import { CACHE_FORMAT, readCacheRecord, replaceCacheRecord } from '../../../src/
 import { META_SCHEMA } from '../../../src/core/index/meta/schema.js';
 import { cacheFileFor, readCache, writeCacheFile } from '../../../src/sys/index-cache.js';
 import { type IndexLoad, type IndexLocation, loadIndexWithCache } from '../../../src/sys/indexfs.js';
+import { forgeModulePath } from '../../support/forge-cache.js';
 import { smallDepmodDir } from '../../support/small-index.js';
 
 const AHCI = 'pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01';
 const hourAgo = new Date(Date.now() - 3600_000);
+
+/** A load as `run` and `coldplug` make it: it may write the cache. */
+const loadRW = (l: IndexLocation): IndexLoad => loadIndexWithCache(l, { write: true });
 
 function answers(index: ModuleIndex, queries: readonly string[]): string {
   return queries.map((q) => `${q}\t${index.lookup(q).source}\t${index.lookup(q).names.join(' ')}`).join('\n');
@@ -31,7 +35,7 @@ describe('index cache', () => {
 
   /** A load, and its cache write done at once. */
   async function load(): Promise<IndexLoad> {
-    const r = loadIndexWithCache(loc);
+    const r = loadRW(loc);
     if (r.cache?.write) expect((await r.cache.write()).written).toBe(true);
     return r;
   }
@@ -54,9 +58,9 @@ describe('index cache', () => {
   it('is written after a load from depmod files, in a directory it creates 0755, and then used with the same answers', async () => {
     const first = await load();
     expect(first.index.kind).toBe('depmod');
-    expect(file).toBe(join(cacheDir, '6.1.0-test.idx'));
+    expect(basename(file)).toMatch(/^6\.1\.0-test-[0-9a-f]{8}\.idx$/);
     expect(statSync(cacheDir).mode & 0o777).toBe(0o755);
-    const second = loadIndexWithCache(loc);
+    const second = loadRW(loc);
     expect(second.index.kind).toBe('cache');
     expect(second.cache).toEqual({ file });
     expect(answers(second.index, queries)).toBe(answers(first.index, queries));
@@ -67,42 +71,111 @@ describe('index cache', () => {
     expect([msg.modules, msg.moduleDeviceMatches ?? null, typeof msg.moduleTable]).toEqual([[], null, 'object']);
   });
 
-  it('skips the build-time checks only for a cache that no one but this user or root can have written', async () => {
+  it('is used only when every directory from / to it is owned by root (or this user) and not writable by others; else one problem naming the directory, depmod files read, nothing written', async () => {
     await load();
-    const mine = readCache(file, dir);
-    expect('hit' in mine && mine.hit.checked).toBe('own');
-    chmodSync(cacheDir, 0o777); // a directory anyone may write (a --cache-dir in /tmp, say)
-    const shared = readCache(file, dir);
-    expect('hit' in shared && shared.hit.checked).toBe('full');
-    expect('hit' in shared && answers(loadIndexWithCache(loc).index, queries)).toBe(answers(loadIndexWithCache({ ...loc, cacheDir: '' }).index, queries));
-    chmodSync(cacheDir, 0o755);
-    chmodSync(file, 0o666);
-    const writable = readCache(file, dir);
-    expect('hit' in writable && writable.hit.checked).toBe('full');
+    const want = answers(loadRW({ ...loc, cacheDir: '' }).index, queries);
+    expect(loadRW(loc).index.kind).toBe('cache');
+    const parent = dirname(cacheDir);
+    const cases: [string, () => void, () => void, string][] = [
+      ['a directory anyone may write', () => chmodSync(cacheDir, 0o777), () => chmodSync(cacheDir, 0o755), `${cacheDir} is writable by its group or others and not sticky (mode 777)`],
+      ['a directory its group may write', () => chmodSync(cacheDir, 0o775), () => chmodSync(cacheDir, 0o755), `${cacheDir} is writable by its group`],
+      ["another user's directory", () => chownSync(cacheDir, 65534, 65534), () => chownSync(cacheDir, 0, 0), `${cacheDir} is owned by uid 65534`],
+      ['a parent another user owns', () => chownSync(parent, 65534, 65534), () => chownSync(parent, 0, 0), `${parent} (above the cache directory) is owned by uid 65534`],
+      ['a parent anyone may write', () => chmodSync(parent, 0o777), () => chmodSync(parent, 0o700), `${parent} (above the cache directory) is writable by its group or others`],
+    ];
+    for (const [what, make, undo, problem] of cases) {
+      make();
+      try {
+        const r = loadRW(loc);
+        expect(r.index.kind, what).toBe('depmod');
+        expect(r.cache?.problem?.problem, what).toContain(problem);
+        expect(r.cache?.write, `${what}: nothing is written there`).toBeUndefined();
+        expect(answers(r.index, queries), what).toBe(want);
+      } finally {
+        undo();
+      }
+    }
+    expect(loadRW(loc).index.kind).toBe('cache');
   });
 
-  it('is used for a module directory whose modules.dep names a module by an absolute path (depmod.d `external`), which loads from there', async () => {
+  it("is not used when the file itself is another user's, writable by others, or has a second link, with one problem naming it", async () => {
+    await load();
+    const cases: [string, () => void, () => void, RegExp][] = [
+      ['writable by others', () => chmodSync(file, 0o666), () => chmodSync(file, 0o644), /writable by its group or others/],
+      ["another user's", () => chownSync(file, 65534, 65534), () => chownSync(file, 0, 0), /owned by uid 65534/],
+      ['hard-linked', () => linkSync(file, join(cacheDir, 'other')), () => {}, /2 links/],
+    ];
+    for (const [what, make, undo, problem] of cases) {
+      make();
+      try {
+        const r = loadRW(loc);
+        expect(r.index.kind, what).toBe('depmod');
+        expect(r.cache?.problem?.problem, what).toMatch(problem);
+      } finally {
+        undo();
+      }
+    }
+  });
+
+  it('refuses a cache carrying an absolute or ".." module path, intact and fresh as it is (one problem, depmod files read)', async () => {
+    await load();
+    const good = readFileSync(file);
+    for (const evil of ['/tmp/evil.ko', 'kernel/../../../../tmp/evil.ko']) {
+      writeFileSync(file, good);
+      forgeModulePath(file, 'kernel/drivers/net/virtio_net.ko', evil);
+      const r = loadRW(loc);
+      expect(r.index.kind, evil).toBe('depmod');
+      expect(r.cache?.problem, evil).toMatchObject({ code: 'E_PATH_ESCAPE' });
+      expect(r.index.moduleByName('virtio_net')?.path).toBe('kernel/drivers/net/virtio_net.ko');
+    }
+  });
+
+  it('is not written for a module directory whose modules.dep names a module by an absolute path (depmod.d `external`): a cache never holds one', async () => {
     appendFileSync(join(dir, 'modules.dep'), '/opt/vendor/extra_mod.ko: kernel/drivers/ata/libahci.ko\n');
     utimesSync(join(dir, 'modules.dep'), hourAgo, hourAgo);
-    const first = await load();
+    const first = loadRW(loc);
     expect(first.index.moduleByName('extra_mod')?.path).toBe('/opt/vendor/extra_mod.ko');
-    const second = loadIndexWithCache(loc);
-    expect(second.cache?.problem).toBeUndefined();
-    expect(second.index.kind).toBe('cache');
-    expect(second.index.moduleByName('extra_mod')?.path).toBe('/opt/vendor/extra_mod.ko');
-    expect(answers(second.index, [...queries, 'extra_mod'])).toBe(answers(first.index, [...queries, 'extra_mod']));
+    expect(await first.cache!.write!()).toMatchObject({ written: false, level: 'info', problem: expect.stringMatching(/absolute/) as string });
+    expect(existsSync(file)).toBe(false);
+  });
+
+  it('is read, never written, by a read-only load: no file, no directory created', async () => {
+    const ro = loadIndexWithCache(loc);
+    expect(ro.index.kind).toBe('depmod');
+    expect(ro.cache?.write).toBeUndefined();
+    expect(existsSync(cacheDir)).toBe(false);
+    await load();
+    expect(loadIndexWithCache(loc).index.kind).toBe('cache');
+    utimesSync(join(dir, 'modules.alias'), new Date(Date.now() - 600_000), new Date(Date.now() - 600_000));
+    const touched = loadIndexWithCache(loc);
+    expect(touched.index.kind).toBe('cache');
+    expect(touched.cache?.write).toBeUndefined(); // not even the record's new stat
+  });
+
+  it('is named by the release and its module directory: two trees of one release keep two caches', async () => {
+    await load();
+    const twin = join(mkdtempSync(join(tmpdir(), 'hotplugd-twin-')), '6.1.0-test');
+    cpSync(dir, twin, { recursive: true });
+    const other = cacheFileFor(cacheDir, twin);
+    expect(other).not.toBe(file);
+    expect(basename(other)).toMatch(/^6\.1\.0-test-[0-9a-f]{8}\.idx$/);
+    const t = loadRW({ ...loc, modulesDir: twin });
+    expect(t.cache?.problem).toBeUndefined();
+    expect((await t.cache!.write!()).written).toBe(true);
+    expect(loadRW(loc).index.kind).toBe('cache');
+    expect(loadRW({ ...loc, modulesDir: twin }).index.kind).toBe('cache');
   });
 
   it('is still used when a source was touched but not changed (mtime differs, hash matches), and its record is rewritten', async () => {
     await load();
     utimesSync(join(dir, 'modules.alias'), new Date(Date.now() - 600_000), new Date(Date.now() - 600_000));
-    const r = loadIndexWithCache(loc);
+    const r = loadRW(loc);
     expect(r.index.kind).toBe('cache');
     expect(r.cache?.write).toBeDefined();
     await r.cache!.write!();
     const rec = readCacheRecord(readFileSync(file), file).record;
     expect(rec.sources.find((s) => s.path.endsWith('modules.alias'))!.mtimeNs).toBe(statSync(join(dir, 'modules.alias'), { bigint: true }).mtimeNs);
-    expect(loadIndexWithCache(loc).cache?.write).toBeUndefined(); // stat matches again: nothing hashed, nothing to write
+    expect(loadRW(loc).cache?.write).toBeUndefined(); // stat matches again: nothing hashed, nothing to write
   });
 
   it.each([
@@ -112,12 +185,12 @@ describe('index cache', () => {
   ])('is rebuilt after %s', async (_what, change, problem) => {
     const before = await load();
     change();
-    const r = loadIndexWithCache(loc);
+    const r = loadRW(loc);
     expect(r.index.kind).toBe('depmod');
     expect(r.cache?.problem?.problem).toContain(problem);
     expect(r.cache?.write).toBeDefined();
     expect((await r.cache!.write!()).written).toBe(true);
-    const again = loadIndexWithCache(loc);
+    const again = loadRW(loc);
     expect(again.index.kind).toBe('cache');
     expect(answers(again.index, queries)).toBe(answers(r.index, queries));
     expect(answers(again.index, queries)).not.toBe(answers(before.index, queries));
@@ -131,7 +204,7 @@ describe('index cache', () => {
     const alias = readFileSync(join(dir, 'modules.alias'), 'latin1');
     writeFileSync(join(dir, 'modules.alias'), alias.replace('virtio_net', 'virtio_nex')); // same size
     utimesSync(join(dir, 'modules.alias'), tick, tick);
-    const r = loadIndexWithCache(loc);
+    const r = loadRW(loc);
     expect(r.index.kind).toBe('depmod');
     expect(r.cache?.problem?.problem).toContain('modules.alias changed');
   });
@@ -141,7 +214,7 @@ describe('index cache', () => {
     const other = join(dir, '..', '6.1.0-other');
     cpSync(dir, other, { recursive: true });
     cpSync(file, cacheFileFor(cacheDir, other));
-    const r = loadIndexWithCache({ ...loc, modulesDir: other });
+    const r = loadRW({ ...loc, modulesDir: other });
     expect(r.index.kind).toBe('depmod');
     expect(r.cache?.problem?.problem).toMatch(/built for .*6\.1\.0-test/);
   });
@@ -150,7 +223,7 @@ describe('index cache', () => {
     await load();
     const conf = mkdtempSync(join(tmpdir(), 'hotplugd-conf-'));
     writeFileSync(join(conf, 'x.conf'), 'blacklist ahci\nalias mine ahci\n');
-    const r = loadIndexWithCache({ ...loc, configDirs: [conf] });
+    const r = loadRW({ ...loc, configDirs: [conf] });
     expect(r.index.kind).toBe('cache');
     expect(r.index.isBlacklisted('ahci')).toBe(true);
     expect(r.index.lookup('mine').names).toEqual(['ahci']);
@@ -176,7 +249,7 @@ describe('index cache', () => {
     for (const [damage, problem] of cases) {
       writeFileSync(file, good);
       damage();
-      const r = loadIndexWithCache(loc);
+      const r = loadRW(loc);
       expect(r.index.kind).toBe('depmod');
       expect(r.cache?.problem?.problem).toMatch(problem);
     }
@@ -200,7 +273,7 @@ describe('index cache', () => {
       writeFileSync(file, bad);
       const r = readCache(file, dir);
       if ('problem' in r) refused++;
-      else if ('hit' in r) expect(answers(loadIndexWithCache(loc).index, queries)).toBe(want);
+      else if ('hit' in r) expect(answers(loadRW(loc).index, queries)).toBe(want);
     }
     expect(refused).toBe(at.length);
   });
@@ -217,11 +290,11 @@ describe('index cache', () => {
   it('records the module directory as an absolute path: written through a relative one, used through the absolute one', async () => {
     loc = { ...loc, modulesDir: relative(process.cwd(), dir) };
     expect((await load()).index.kind).toBe('depmod');
-    expect(loadIndexWithCache({ ...loc, modulesDir: dir }).index.kind).toBe('cache');
+    expect(loadRW({ ...loc, modulesDir: dir }).index.kind).toBe('cache');
   });
 
   it("is off with cacheDir '' (nothing read, nothing written)", () => {
-    const r = loadIndexWithCache({ ...loc, cacheDir: '' });
+    const r = loadRW({ ...loc, cacheDir: '' });
     expect(r.index.kind).toBe('depmod');
     expect(r.cache).toBeUndefined();
   });

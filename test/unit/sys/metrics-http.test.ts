@@ -112,6 +112,36 @@ describe('the metrics HTTP server', () => {
     expect(del.headers.get('allow')).toBe('GET, HEAD');
   });
 
+  it('answers /livez and /readyz from the health source: 200 ok, or 503 with the reason; HEAD too; never renders the metrics', async () => {
+    const c = counting();
+    const state: { live?: string; ready?: string } = { ready: 'not ready: the start-up coldplug is not done' };
+    const { base } = await start('127.0.0.1', { source: c.source, health: { live: () => state.live, ready: () => state.ready } });
+    const notReady = await fetch(`${base}/readyz`);
+    expect(notReady.status).toBe(503);
+    expect(await notReady.text()).toBe('not ready: the start-up coldplug is not done\n');
+    expect((await fetch(`${base}/livez`)).status).toBe(200);
+    state.ready = undefined;
+    const ok = await fetch(`${base}/readyz`);
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toBe('ok\n');
+    expect((await fetch(`${base}/readyz?verbose`)).status).toBe(200);
+    const head = await fetch(`${base}/readyz`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(await head.text()).toBe('');
+    state.live = 'stopping';
+    expect((await fetch(`${base}/livez`)).status).toBe(503);
+    expect((await fetch(`${base}/readyz`, { method: 'POST' })).status).toBe(405);
+    // Only the two probe paths: not names an object has anyway.
+    for (const path of ['/constructor', '/__proto__', '/toString', '/healthz']) expect((await fetch(`${base}${path}`)).status, path).toBe(404);
+    expect(c.renders()).toBe(0);
+  });
+
+  it('has no probe paths without a health source', async () => {
+    const { base } = await start();
+    expect((await fetch(`${base}/readyz`)).status).toBe(404);
+    expect((await fetch(`${base}/livez`)).status).toBe(404);
+  });
+
   it('refuses a request with a body without reading it', async () => {
     const { base } = await start();
     const r = await fetch(`${base}/metrics`, { method: 'POST', body: 'x'.repeat(100_000) });

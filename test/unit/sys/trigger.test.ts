@@ -206,7 +206,7 @@ describe('hotplugd trigger', () => {
     expect((await cli(['trigger', '--timeout', '5'])).code).toBe(100); // --timeout and --control go with --settle
     expect((await cli(['trigger', '--settle', '--timeout', 'soon'])).code).toBe(100);
     expect((await cli(['trigger', '--frobnicate'])).code).toBe(100);
-    expect(await cli(['trigger', '--action', 'remove'])).toMatchObject({ code: 100, stderr: 'hotplugd: --action must be one of add, change (got "remove") [E_USAGE]\n' });
+    expect(await cli(['trigger', '--action', 'remove'])).toMatchObject({ code: 100, stderr: 'hotplugd: --action must be one of add, change (got "remove"); see "hotplugd trigger --help" [E_USAGE]\n' });
     expect((await cli(['trigger', '--subsystem', '../pci'])).code).toBe(100);
     expect((await cli(['trigger', 'extra'])).code).toBe(100);
   });

@@ -16,7 +16,7 @@ import { HotplugError } from '../../../errors.js';
 import { ClassTable } from '../../glob.js';
 import { TrieBuilder } from '../../match/index.js';
 import { checkDecodedModules } from '../assemble.js';
-import { checkNoCycles } from '../module-path.js';
+import { checkModulePath, checkNoCycles } from '../module-path.js';
 import { type SoftdepSpec } from '../depmod.js';
 import { type CompiledAliases, type IndexParts, type ModuleRecord } from '../module-index.js';
 import { verifyChecksum } from './checksum.js';
@@ -43,11 +43,16 @@ function readModule(r: Wire, end: number): ModuleRecord & { path: string } {
   return m;
 }
 
-/** The module list of an index cache (decodeMeta's `own`): built-ins marked, dependencies in range. */
+/**
+ * The module list of an index cache (decodeMeta's `own`): built-ins marked,
+ * dependencies in range, every path relative to the module directory
+ * without `..` (E_PATH_ESCAPE: a cache never holds another path).
+ */
 function ownModules(list: (ModuleRecord & { path: string })[], source: string): ModuleRecord[] {
   if (list.length === 0) throw corrupt(source, 'the index cache lists no modules');
   for (let i = 0; i < list.length; i++) {
     const m = list[i]!;
+    if (m.path !== '') checkModulePath(m.path, source);
     const deps = m.deps;
     for (let k = 0; k < deps.length; k++) {
       if (deps[k]! >= list.length) {
@@ -87,12 +92,12 @@ function readSoftdep(r: Wire, end: number): { module: string; pre: string[]; pos
  * guards against other writers' files and damage (validateTrie, ~7 ms at
  * every start here, ~25 times that emulated) is skipped; the O(1) shape
  * checks remain. Its module list is the one assembleIndex built and checked
- * from modules.dep (paths by modules.dep's rule, absolute ones of depmod.d
- * `external` directories included; no dependency cycle), so those two checks
- * are not made again (ownModules): a path is checked again by the loader
- * before any load anyway (resolveModulePath), and a cycle could only come
- * from damage, which the CRC refuses. Dependencies are still checked to be
- * in range (cheap, and what every use of the list indexes by). A meta.pb is
+ * from modules.dep (no dependency cycle), so that check is not made again
+ * (ownModules): a cycle could only come from damage, which the CRC refuses.
+ * Module paths are checked as a meta.pb's are (relative, no `..`: a cache
+ * never holds another path, and one that does is refused whole), and
+ * dependencies to be in range (cheap, and what every use of the list
+ * indexes by). A meta.pb is
  * never decoded with `own`: anyone may have written it.
  */
 export function decodeMeta(bytes: Uint8Array, source: string, checksumAt?: number, own = false): IndexParts & { kernelRelease: string } {

@@ -10,7 +10,9 @@
  * ends with its checksum (checksum.ts).
  */
 import { endianness } from 'node:os';
+import type { Type as ProtobufType } from 'protobufjs';
 import { HotplugError } from '../../../errors.js';
+import { lazy } from '../../lazy.js';
 import { type ClassTable, DASH, MAX_ALIAS_BYTES, setHas, TOKEN_ANY, TOKEN_CLASS, TOKEN_STAR } from '../../glob.js';
 import { type PatternEntry } from '../../match/index.js';
 import { type IndexParts } from '../module-index.js';
@@ -41,8 +43,10 @@ interface MetaMsg {
 }
 
 /** protobufjs, loaded only to encode: decoding uses the small reader below (protobufjs costs 30 ms of start-up). */
-async function MetaType(): Promise<import('protobufjs').Type> {
-  const { default: protobuf } = await import('protobufjs');
+export const loadProtobuf = lazy(() => import('protobufjs'));
+
+async function MetaType(): Promise<ProtobufType> {
+  const { default: protobuf } = await loadProtobuf();
   // protobufjs refuses messages nested deeper than 100 by default (protoc's
   // default); a radix tree is as deep as its longest pattern, at most
   // MAX_ALIAS_BYTES tokens (longer ones are skipped when the index is built),
