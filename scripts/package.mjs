@@ -278,6 +278,9 @@ const eaten = man.split('\n').map((l, i) => [i + 1, l]).filter(([, l]) => l.star
 if (eaten.length > 0) throw new Error(`man/hotplugd.8.md: groff would eat these lines of the roff output: ${eaten.map(([i, l]) => `${i}: ${l}`).join('; ')}`);
 put(join(ROOT, 'usr/share/man/man8/hotplugd.8.gz'), execFileSync('gzip', ['-9n'], { input: man }));
 copy(join(REPO, 'README.md'), join(DOC, 'README.md'));
+// The opt-in drop-in for install commands that write /sys or /proc/sys (README "The unit").
+copy(join(REPO, 'systemd/hotplugd.service.d/install-commands.conf'), join(DOC, 'examples/install-commands.conf'));
+copy(join(REPO, 'docs/install-commands-sandbox.md'), join(DOC, 'install-commands-sandbox.md'));
 // The shipped index: the Debian 6.1 fixture's depmod files (not its test corpus), so `hotplugd match` works on any machine.
 const fixture = join(REPO, 'test/fixtures/debian-6.1.0-56-amd64');
 for (const f of readdirSync(fixture).sort()) {

@@ -17,7 +17,12 @@ if [ "${HOTPLUGD_IN_PRIVATE_NS:-}" != 1 ]; then
   export HOTPLUGD_IN_PRIVATE_NS=1
   exec unshare --mount --propagation private "$0" "$@"
 fi
-mkdir -p /run/hotplugd /var/cache/hotplugd
+# Mount points made here are removed again at the end (the package check that
+# follows in CI compares the file system before and after).
+made=()
+for d in /run/hotplugd /var/cache/hotplugd; do
+  [ -d "$d" ] || { mkdir -p "$d"; made+=("$d"); }
+done
 mount -t tmpfs -o mode=0755 hotplugd-run /run/hotplugd
 mount -t tmpfs -o mode=0755 hotplugd-cache /var/cache/hotplugd
 [ -f dist/src/cli.js ] || npm run build >/dev/null
@@ -27,7 +32,13 @@ log=$(mktemp)
 # socket and /sys: what an installed daemon holds.
 env -u HOTPLUGD_CACHE_DIR node dist/src/cli.js run --mode dry-run --modules-dir test/fixtures/debian-6.1.0-56-amd64 --log-format json >"$log" 2>&1 &
 daemon=$!
-trap 'kill "$daemon" 2>/dev/null || true' EXIT
+finish() {
+  kill "$daemon" 2>/dev/null || true
+  wait "$daemon" 2>/dev/null || true
+  umount /run/hotplugd /var/cache/hotplugd 2>/dev/null || true
+  for d in "${made[@]}"; do rmdir "$d" 2>/dev/null || true; done
+}
+trap finish EXIT
 for _ in $(seq 1 100); do [ -S /run/hotplugd/control ] && break; sleep 0.1; done
 node dist/src/cli.js status --control /run/hotplugd/control >/dev/null || { echo "with-running-daemon: the daemon did not start:" >&2; cat "$log" >&2; exit 1; }
 echo "with-running-daemon: a hotplugd daemon (pid $daemon) serves /run/hotplugd/control and /var/cache/hotplugd during: $*"

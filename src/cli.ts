@@ -6,6 +6,7 @@
  * else loads after that.
  */
 import { CaughtSignals } from './signals.js';
+import { printable } from './printable.js';
 
 performance.mark('hotplugd:entry'); // start-up phases: the runtime has reached our code
 
@@ -27,6 +28,6 @@ try {
     setTimeout(() => process.exit(code), 1000).unref();
   }
 } catch (e) {
-  process.stderr.write(`hotplugd: internal error: ${String(e)}\n`);
+  process.stderr.write(`${printable(`hotplugd: internal error: ${String(e)}`)}\n`);
   process.exitCode = 111;
 }

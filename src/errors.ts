@@ -24,7 +24,8 @@ export class HotplugError extends Error {
   readonly file: string | undefined;
 
   constructor(code: ErrorCode, message: string, options: { file?: string; cause?: unknown } = {}) {
-    super(printable(options.file !== undefined ? `${options.file}: ${message}` : message), { cause: options.cause });
+    // Raw, so JSON records carry it exactly; each human-readable output escapes it once (printable(), src/printable.ts).
+    super(options.file !== undefined ? `${options.file}: ${message}` : message, { cause: options.cause });
     this.name = 'HotplugError';
     this.code = code;
     this.file = options.file;
@@ -47,14 +48,8 @@ export const EXIT = {
   SYSTEM: 111,
 } as const;
 
-/**
- * Text safe for one line on a terminal or in the journal: control bytes (C0,
- * DEL, C1), which file names and file contents can carry, become `\xNN`.
- */
-export function printable(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
+/** The one escaping function for human-readable output lives in a leaf module; re-exported for existing importers. */
+export { printable } from './printable.js';
 
 /** A size cap for messages: 65536 → "64 KiB", 268435456 → "256 MiB". */
 export function capText(cap: number): string {

@@ -4,8 +4,11 @@
  *   journald reads from a service's stdout (SyslogLevelPrefix=yes, its
  *   default), so `journalctl -p err` finds failed loads;
  * - a terminal: one line per record, like `udevadm monitor`: time, result,
- *   module, device, errno name, ms; coloured by result.
+ *   module, device, errno name, ms; coloured by result. Every field goes
+ *   through printable(): what a device, a file or a client put in a record
+ *   cannot move the cursor, change colours or start a line.
  */
+import { printable } from './printable.js';
 
 /** syslog priorities: 3 err, 4 warning, 6 info, 7 debug. */
 export type Priority = 2 | 3 | 4 | 6 | 7;
@@ -70,9 +73,18 @@ function clock(time: unknown): string {
   return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
 }
 
+/** A field's value for `key=value`: a string escaped, and quoted when it has spaces, quotes or `=`; anything else as JSON, escaped. */
 function value(v: unknown): string {
-  if (typeof v === 'string') return /[\s"=]/.test(v) || v === '' ? JSON.stringify(v) : v;
-  return JSON.stringify(v) ?? String(v);
+  if (typeof v === 'string') {
+    const s = printable(v);
+    return /[\s"=]/.test(s) || s === '' ? `"${s.replace(/"/g, '\\"')}"` : s;
+  }
+  return printable(JSON.stringify(v) ?? String(v));
+}
+
+/** A field shown in a fixed column: escaped. */
+function text(v: unknown): string {
+  return printable(typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v)));
 }
 
 /**
@@ -85,17 +97,17 @@ export function humanLine(rec: Record<string, unknown>, colour: boolean): string
   const isModule = typeof rec.result === 'string';
   const extra = Object.entries(rec)
     .filter(([k]) => (isModule ? !SHOWN.has(k) : !BASE.has(k)))
-    .map(([k, v]) => `${k}=${value(v)}`)
+    .map(([k, v]) => `${printable(k)}=${value(v)}`)
     .join(' ');
   const t = clock(rec.time);
   if (typeof rec.result === 'string') {
     const device = typeof rec.devpath === 'string' ? rec.devpath : typeof rec.modalias === 'string' ? rec.modalias : '-';
     const parts = [
       t,
-      paint(COLOURS[rec.result], rec.result.padEnd(15)),
-      String(rec.module ?? '-').padEnd(22),
-      device,
-      ...(typeof rec.code === 'string' ? [paint(COLOURS.failed, rec.code)] : []),
+      paint(COLOURS[rec.result], printable(rec.result).padEnd(15)),
+      text(rec.module ?? '-').padEnd(22),
+      printable(device),
+      ...(typeof rec.code === 'string' ? [paint(COLOURS.failed, printable(rec.code))] : []),
       ...(typeof rec.ms === 'number' ? [`${rec.ms}ms`] : []),
       ...(extra !== '' ? [extra] : []),
     ];
@@ -104,5 +116,5 @@ export function humanLine(rec: Record<string, unknown>, colour: boolean): string
   const level = typeof rec.level === 'number' ? rec.level : 30;
   const name = (LEVEL_NAMES[level] ?? String(level)).padEnd(5);
   const levelColour = level >= 50 ? '31' : level >= 40 ? '33' : undefined;
-  return [t, paint(levelColour, name), String(rec.msg ?? ''), ...(extra !== '' ? [extra] : [])].join(' ');
+  return [t, paint(levelColour, name), text(rec.msg ?? ''), ...(extra !== '' ? [extra] : [])].join(' ');
 }

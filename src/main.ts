@@ -5,7 +5,8 @@
 import { buildMetaCommand } from './commands/build-meta.js';
 import { closest, type Io, runCommand } from './commands/common.js';
 import { matchCommand } from './commands/match.js';
-import { EXIT, printable } from './errors.js';
+import { EXIT } from './errors.js';
+import { printable } from './printable.js';
 import { type SignalSource } from './signals.js';
 import { VERSION } from './version.js';
 

@@ -3,7 +3,9 @@
  * themselves (their ELF .modinfo), written as Monogon-compatible meta.pb.
  */
 import { encodeMeta } from '../core/index/meta/write.js';
+import { ModuleIndex } from '../core/index/module-index.js';
 import { EXIT, HotplugError } from '../errors.js';
+import { printable } from '../printable.js';
 import { writeFileAtomic } from '../sys/atomic-write.js';
 import { depmodParts } from '../sys/indexfs.js';
 import { scanModuleTree } from '../sys/modtree.js';
@@ -50,12 +52,13 @@ export async function buildMetaCommand(args: string[], io: Io): Promise<number> 
   const dir = positionals[0]!.replace(/\/+$/, '');
   const t0 = performance.now();
   const { parts, skipped } = values['from-depmod'] ? { parts: depmodParts(dir), skipped: [] } : await scanModuleTree(dir);
-  for (const s of skipped) io.stderr.write(`hotplugd: ${s.file}: skipped (${s.problem})\n`);
+  for (const s of skipped) io.stderr.write(`${printable(`hotplugd: ${s.file}: skipped (${s.problem})`)}\n`);
   const bytes = await encodeMeta(parts, values.release ?? dir.slice(dir.lastIndexOf('/') + 1));
   writeFileAtomic(out, bytes);
-  const loadable = parts.modules.filter((m) => !m.builtin).length;
+  // Counted as the index counts them: a module only a built-in alias names is built in.
+  const { loadable, builtin } = new ModuleIndex(parts).stats();
   io.stderr.write(
-    `hotplugd: wrote ${out}: ${loadable} modules, ${parts.modules.length - loadable} built-in, ${parts.aliases.count + parts.builtinAliases.count} aliases, ${bytes.length} bytes in ${Math.round(performance.now() - t0)} ms\n`,
+    `${printable(`hotplugd: wrote ${out}: ${loadable} modules, ${builtin} built-in, ${parts.aliases.count + parts.builtinAliases.count} aliases, ${bytes.length} bytes in ${Math.round(performance.now() - t0)} ms`)}\n`,
   );
   return EXIT.OK;
 }

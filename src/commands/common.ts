@@ -6,7 +6,8 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { release } from 'node:os';
 import { type ModuleIndex } from '../core/index/module-index.js';
 import { type Log } from '../core/queue.js';
-import { EXIT, HotplugError, isHotplugError, printable } from '../errors.js';
+import { EXIT, HotplugError, isHotplugError } from '../errors.js';
+import { printable } from '../printable.js';
 import { type CacheWriteResult, DEFAULT_CACHE_DIR, type PendingCacheWrite } from '../sys/index-cache.js';
 import { type CacheOutcome, DEFAULT_CONFIG_DIRS, type IndexLocation } from '../sys/indexfs.js';
 
@@ -148,21 +149,26 @@ function usageProblem(e: Error & { code?: string }, flags: readonly string[]): s
   switch (e.code) {
     case 'ERR_PARSE_ARGS_UNKNOWN_OPTION': {
       const near = flag === undefined ? undefined : closest(flag.split('=')[0]!, flags);
-      return `unknown flag ${printable(flag ?? '?')}${near !== undefined ? ` (did you mean ${near}?)` : ''}`;
+      return `unknown flag ${flag ?? '?'}${near !== undefined ? ` (did you mean ${near}?)` : ''}`;
     }
     case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
       if (e.message.includes('does not take an argument')) return `${flag ?? 'a flag'} takes no value`;
       if (e.message.includes('ambiguous')) return `${flag ?? 'a flag'} needs a value; for one that starts with "-", write ${flag ?? '--flag'}=-VALUE`;
       return `${flag ?? 'a flag'} needs a value`;
     case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
-      return `unexpected argument "${printable(arg ?? '?')}"`;
+      return `unexpected argument "${arg ?? '?'}"`;
     default:
-      return printable(e.message);
+      return e.message;
   }
 }
 
+/** The error line of a command: `hotplugd: MESSAGE[HELP] [CODE]`, escaped (printable()), newline-terminated. */
+export function hotplugErrorLine(e: HotplugError, help = ''): string {
+  return `${printable(`hotplugd: ${e.message}${help} [${e.code}]`)}\n`;
+}
+
 /**
- * Run a command body: errors become one line on stderr and a documented exit
+ * Run a command body: errors become one escaped line on stderr and a documented exit
  * code. The one error shape: `hotplugd: what is wrong[: detail] [E_CODE]`; a
  * usage error also points at the command's --help.
  */
@@ -172,10 +178,10 @@ export async function runCommand(io: Io, body: () => Promise<number> | number, c
   } catch (e) {
     if (isHotplugError(e)) {
       const help = e.code === 'E_USAGE' ? `; see "hotplugd ${command !== undefined ? `${command} ` : ''}--help"` : '';
-      io.stderr.write(`hotplugd: ${e.message}${help} [${e.code}]\n`);
+      io.stderr.write(hotplugErrorLine(e, help));
       return e.code === 'E_USAGE' ? EXIT.USAGE : EXIT.SYSTEM;
     }
-    io.stderr.write(`hotplugd: internal error: ${(e as Error).stack ?? String(e)}\n`);
+    io.stderr.write(`${printable(`hotplugd: internal error: ${(e as Error).stack ?? String(e)}`)}\n`);
     return EXIT.SYSTEM;
   }
 }

@@ -6,7 +6,8 @@
  * libkmod warns about each.
  */
 import { CMDLINE_SOURCE, type ConfigEntry } from '../core/config.js';
-import { EXIT, printable } from '../errors.js';
+import { EXIT } from '../errors.js';
+import { printable } from '../printable.js';
 import { loadConfig, DEFAULT_CONFIG_DIRS } from '../sys/indexfs.js';
 import { type Io, parseFlags } from './common.js';
 

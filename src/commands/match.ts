@@ -2,17 +2,22 @@
  * `hotplugd match`: which modules serve a MODALIAS, as `modprobe -R` answers.
  */
 import { createInterface } from 'node:readline';
-import { EXIT, HotplugError, printable } from '../errors.js';
+import { EXIT, HotplugError } from '../errors.js';
 import { describe } from '../core/explain.js';
 import { type ModuleIndex } from '../core/index/module-index.js';
 import { loadIndexWithCache } from '../sys/indexfs.js';
 import { INDEX_FLAGS, INDEX_HELP, indexLocation, type Io, parseFlags, summarizeWarnings, toBytes } from './common.js';
+import { printable } from '../printable.js';
 
 export const MATCH_HELP = `Usage: hotplugd match [INDEX FLAGS] [--json] MODALIAS...
        hotplugd match [INDEX FLAGS] --stdin
 
 Print the modules that serve each MODALIAS, one per line, as modprobe -R does
-(libkmod's lookup order; every matching module, not the first).
+(libkmod's lookup order; every matching module, not the first); a MODALIAS
+that no module serves is named on stderr. A name is a built-in module only
+when modules.builtin lists it, as for modprobe: names that
+modules.builtin.modinfo lists only for their parameters (apparmor, random,
+printk, ...) are no module.
 
   --json     one JSON object per MODALIAS: each module's path, built-in and
              blacklisted flags, options, the dependency load order, and
@@ -55,7 +60,7 @@ async function answer(index: ModuleIndex, values: { json?: boolean | undefined; 
     let buf = '';
     for await (const line of rl) {
       const q = toBytes(line);
-      buf += `${line}\t${index.lookup(q).names.join(' ')}\n`;
+      buf += `${printable(line)}\t${printable(index.lookup(q).names.join(' '))}\n`;
       if (buf.length > 65536) {
         io.stdout.write(buf);
         buf = '';
@@ -73,7 +78,9 @@ async function answer(index: ModuleIndex, values: { json?: boolean | undefined; 
     } else {
       const names = index.lookup(toBytes(q)).names;
       any ||= names.length > 0;
-      for (const n of names) io.stdout.write(`${n}\n`);
+      for (const n of names) io.stdout.write(`${printable(n)}\n`);
+      // As modprobe -R: "FATAL: Module apparmor not found in directory /lib/modules/…".
+      if (names.length === 0) io.stderr.write(`${printable(`hotplugd: module ${q} not found in ${index.kind === 'depmod' ? 'directory ' : ''}${index.source}`)}\n`);
     }
   }
   return any ? EXIT.OK : EXIT.NO_MATCH;

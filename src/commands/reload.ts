@@ -2,7 +2,8 @@
  * `hotplugd reload`: what SIGHUP does, with the result as the answer.
  */
 import { CLIENT_EXIT_HELP, CONTROL_FLAGS, CONTROL_HELP, controlPaths, errorLine, request } from '../control/client.js';
-import { EXIT, printable } from '../errors.js';
+import { EXIT } from '../errors.js';
+import { printable } from '../printable.js';
 import { type Io, parseFlags } from './common.js';
 
 export const RELOAD_HELP = `Usage: hotplugd reload [--control PATH]
@@ -30,6 +31,6 @@ export async function reloadCommand(args: string[], io: Io): Promise<number> {
     io.stderr.write(errorLine(reply));
     return EXIT.NO_MATCH;
   }
-  io.stdout.write(`reloaded: ${printable(String(reply.index))} (${String(reply.modules)} modules; reload ${String(reply.reloads)} since start)\n`);
+  io.stdout.write(`${printable(`reloaded: ${String(reply.index)} (${String(reply.modules)} modules; reload ${String(reply.reloads)} since start)`)}\n`);
   return EXIT.OK;
 }

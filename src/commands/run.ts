@@ -17,7 +17,7 @@ import { preloadDaemonCode } from '../preload.js';
 import { formatAddress, parseListenAddress } from '../sys/listen-address.js';
 import type { HealthSource, MetricsServer } from '../sys/metrics-http.js';
 import { MetricsFeed } from '../metrics-feed.js';
-import { INDEX_FLAGS, INDEX_HELP, type Io, logCacheProblem, logIndexWarnings, parseFlags, writeCacheRetrying } from './common.js';
+import { hotplugErrorLine, INDEX_FLAGS, INDEX_HELP, type Io, logCacheProblem, logIndexWarnings, parseFlags, writeCacheRetrying } from './common.js';
 import { CONTROL_RUN_FLAGS, CONTROL_RUN_HELP, controlGroup, parseSize, queuePolicy, readKernelSeqnum, readyAfter, setup, SYSTEM_FLAGS, SYSTEM_HELP } from './daemon-setup.js';
 import { startControl } from '../control/start.js';
 import { CONTROL_FLAGS } from '../control/client.js';
@@ -269,7 +269,7 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
   const fatal = daemon.fatal.then(async (e) => {
     control.close();
     await daemon.stop();
-    io.stderr.write(`hotplugd: ${e.message} [${e.code}]\n`);
+    io.stderr.write(hotplugErrorLine(e));
     return EXIT.SYSTEM;
   });
   const code = await Promise.race([stopped, fatal]);

@@ -2,7 +2,8 @@
  * `hotplugd status`: what the running daemon is doing, from its control socket.
  */
 import { CLIENT_EXIT_HELP, CONTROL_FLAGS, CONTROL_HELP, controlPaths, errorLine, request } from '../control/client.js';
-import { EXIT, printable } from '../errors.js';
+import { EXIT } from '../errors.js';
+import { printable } from '../printable.js';
 import { type Io, parseFlags } from './common.js';
 
 export const STATUS_HELP = `Usage: hotplugd status [--control PATH] [--json]
@@ -43,7 +44,7 @@ export function statusLines(st: Obj): string[] {
     ['failed', failed.length === 0 ? '-' : `${failed.length} module${failed.length === 1 ? '' : 's'}`],
   ];
   const lines = rows.map(([k, v]) => `${k.padEnd(10)}${printable(v)}`);
-  for (const f of failed) lines.push(`  ${printable(f.module)}: ${f.code ?? '?'} (errno ${f.errno ?? '?'}) at ${f.time ?? '?'}`);
+  for (const f of failed) lines.push(`  ${printable(`${f.module}: ${f.code ?? '?'} (errno ${f.errno ?? '?'}) at ${f.time ?? '?'}`)}`);
   return lines;
 }
 

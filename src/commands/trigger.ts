@@ -6,7 +6,8 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CONTROL_FLAGS, CONTROL_HELP, controlPaths, settle, settleTimeout } from '../control/client.js';
-import { EXIT, HotplugError, printable } from '../errors.js';
+import { EXIT, HotplugError } from '../errors.js';
+import { printable } from '../printable.js';
 import { TRIGGER_ACTIONS, type TriggerAction, triggerDevices } from '../sys/trigger.js';
 import { type Io, parseFlags } from './common.js';
 

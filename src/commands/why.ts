@@ -3,7 +3,8 @@
  * a module, from its memory, and what its index would answer now.
  */
 import { CLIENT_EXIT_HELP, CONTROL_FLAGS, CONTROL_HELP, controlPaths, errorLine, request } from '../control/client.js';
-import { EXIT, HotplugError, printable } from '../errors.js';
+import { EXIT, HotplugError } from '../errors.js';
+import { printable } from '../printable.js';
 import { type Io, parseFlags } from './common.js';
 
 export const WHY_HELP = `Usage: hotplugd why [--control PATH] [--json] DEVPATH|MODALIAS|MODULE

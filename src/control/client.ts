@@ -8,7 +8,8 @@
 import { lstatSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { HotplugError, printable } from '../errors.js';
+import { HotplugError } from '../errors.js';
+import { printable } from '../printable.js';
 import { LineSplitter, SETTLE_DEFAULT_S, SETTLE_MAX_S } from './protocol.js';
 
 export const DEFAULT_CONTROL = '/run/hotplugd/control';
@@ -154,9 +155,9 @@ export function settleTimeout(raw: string | undefined): number {
   return timeout;
 }
 
-/** The line a client command prints for a refusal or error answer: `hotplugd: ERROR [CODE]` and `extra`, control bytes escaped. */
+/** The line a client command prints for a refusal or error answer: `hotplugd: ERROR [CODE]` and `extra`, every part escaped (printable()). */
 export function errorLine(reply: Record<string, unknown>, extra = ''): string {
-  return `hotplugd: ${printable(String(reply.error))} [${String(reply.code)}]${printable(extra)}\n`;
+  return `${printable(`hotplugd: ${String(reply.error)} [${String(reply.code)}]${extra}`)}\n`;
 }
 
 /** Ask the daemon to settle (`hotplugd settle`, `trigger --settle`): true when settled; otherwise one line on `err` with what is pending. */

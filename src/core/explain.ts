@@ -15,6 +15,7 @@ export function describe(index: ModuleIndex, query: string): object {
     source: r.source,
     modules: r.names.map((name) => {
       const m = index.moduleByName(name);
+      const builtin = index.isBuiltin(name);
       const order = loadOrder(index, name);
       const commands: [string, string][] = [];
       for (const s of order) {
@@ -23,8 +24,8 @@ export function describe(index: ModuleIndex, query: string): object {
       }
       return {
         name,
-        path: m?.path ?? null,
-        builtin: m?.builtin ?? false,
+        path: builtin ? '' : (m?.path ?? null),
+        builtin,
         blacklisted: index.isBlacklisted(name),
         options: index.options(name, query),
         loadOrder: order.map((s) => s.name),

@@ -41,7 +41,7 @@ export function loadOrder(index: ModuleIndex, target: string): PlanStep[] {
     for (let i = deps.length - 1; i >= 0; i--) actions.push({ visit: index.modules[deps[i]!]!.name, role: 'dependency', of: name });
     const soft = index.softdeps(name);
     for (const pre of soft?.pre ?? []) for (const n of index.lookup(pre).names) actions.push({ visit: n, role: 'softdep-pre', of: name });
-    const step: PlanStep = { name, path: m ? m.path : null, builtin: m?.builtin ?? false, role };
+    const step: PlanStep = { name, path: m ? m.path : null, builtin: index.isBuiltin(name), role };
     if (of !== undefined) step.dependencyOf = of;
     actions.push({ emit: step });
     for (const post of soft?.post ?? []) for (const n of index.lookup(post).names) actions.push({ visit: n, role: 'softdep-post', of: name });

@@ -16,6 +16,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { HotplugError } from '../errors.js';
+import { printable } from '../printable.js';
 import { formatAddress, type ListenAddress } from './listen-address.js';
 
 export const METRICS_MAX_CONNECTIONS = 16;
@@ -113,7 +114,7 @@ async function serve(text: () => Promise<string>, contentType: string, health: H
   try {
     body = await text();
   } catch (e) {
-    return answer(res, 500, `metrics unavailable: ${(e as Error).message}\n`);
+    return answer(res, 500, `${printable(`metrics unavailable: ${(e as Error).message}`)}\n`);
   }
   res.writeHead(200, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body) });
   res.end(req.method === 'HEAD' ? undefined : body);

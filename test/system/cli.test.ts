@@ -56,6 +56,7 @@ describe('hotplugd CLI', () => {
     const r = cli(['match', ...FIX, 'nothing:matches:this']);
     expect(r.status).toBe(1);
     expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^hotplugd: module nothing:matches:this not found in directory \/.*debian-6\.1\.0-56-amd64\n$/);
   });
 
   it('answers --stdin with one "query<TAB>modules" line per query', () => {
@@ -123,6 +124,30 @@ describe('hotplugd CLI', () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toBe(`hotplugd ${version}\n`);
     expect(cli(['--help']).stdout).toContain(`hotplugd ${version}`);
+  });
+
+  it('queues nothing for a name modules.builtin.modinfo lists only for its parameters, also as a softdep, whatever the command line sets for it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hotplugd-params-'));
+    for (const [d, modalias] of [['a', 'platform:pcspkr'], ['b', 'apparmor'], ['c', 'random']]) {
+      mkdirSync(join(dir, 'sys/devices', d!), { recursive: true });
+      writeFileSync(join(dir, 'sys/devices', d!, 'uevent'), `MODALIAS=${modalias}\n`);
+    }
+    mkdirSync(join(dir, 'conf'));
+    writeFileSync(join(dir, 'conf/soft.conf'), 'softdep pcspkr pre: apparmor random post: fs-debugfs debugfs sysrq\n');
+    const decisions = (cmdline: string): string[] => {
+      writeFileSync(join(dir, 'cmdline'), cmdline);
+      const r = cli(['coldplug', '--dry-run', '--modules-dir', FIXTURE_DIR, '--config-dir', join(dir, 'conf'), '--cmdline', join(dir, 'cmdline'), '--cache-dir', '', '--sysfs', join(dir, 'sys'), '--log-format', 'json']);
+      expect(r.status).toBe(0);
+      return r.stdout
+        .split('\n')
+        .filter((l) => l.includes('"msg":"module"'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .map((rec) => `${String(rec.devpath)} ${String(rec.module)} ${String(rec.result)}`);
+    };
+    // modprobe --show-depends pcspkr with that softdep: insmod pcspkr, builtin debugfs (by its alias fs-debugfs); apparmor, random: not found.
+    const plain = decisions('quiet\n');
+    expect(plain).toEqual(['/devices/a pcspkr would-load', '/devices/a debugfs builtin']);
+    expect(decisions('random.trust_cpu=1 apparmor.enabled=0 sysrq.x=1 quiet\n')).toEqual(plain);
   });
 
   it('coldplug exits 1 when a load failed, 0 when every load would succeed', () => {

@@ -82,7 +82,13 @@ describe('hotplugd run --metrics-listen', () => {
     const at = (path: string): Promise<Response> => fetch(new URL(path, listening.url as string));
     const live = await at('/livez');
     expect([live.status, await live.text()]).toEqual([200, 'ok\n']);
-    const ready = await at('/readyz');
+    // Ready follows the settled record once start-up is over (the daemon has also loaded the code it keeps for later).
+    let ready = await at('/readyz');
+    for (let i = 0; i < 100 && ready.status !== 200; i++) {
+      expect([ready.status, await ready.text()]).toEqual([503, 'not ready: starting\n']);
+      await new Promise((r) => setTimeout(r, 100));
+      ready = await at('/readyz');
+    }
     expect([ready.status, await ready.text()]).toEqual([200, 'ok\n']);
     daemon.proc.kill('SIGTERM');
     expect(await daemon.exited).toBe(0);

@@ -14,6 +14,7 @@ import { emptyConfig, kcmdlineParams, kmodLines, parseCmdline, parseModprobeConf
 import { modulePathProblem, resolveModulePath } from '../../src/core/index/module-path.js';
 import { indexFromDepmod } from '../../src/core/index/from-depmod.js';
 import { ModuleIndex } from '../../src/core/index/module-index.js';
+import { loadOrder } from '../../src/core/plan.js';
 import { FIXTURE_DIR as SOURCE_FIXTURE } from '../support/helpers.js';
 import { configFiles, loadIndex } from '../../src/sys/indexfs.js';
 
@@ -433,4 +434,101 @@ describe('against the real modprobe -c with a given kernel command line', () => 
       expect(mine.filter((l) => l.startsWith('options '))).toEqual(theirs.filter((l) => l.startsWith('options ')));
     });
   }
+});
+
+// Names that modules.builtin.modinfo carries only for the parameters of
+// built-in code (apparmor, random, printk, ...: 41 on Debian's 6.1 kernel)
+// are no module for kmod: only modules.builtin makes a name built in. Asked of
+// the real modprobe on Debian's whole module directory (its .bin indexes are
+// depmod's), with and without `random.trust_cpu=1` on the kernel command line.
+describe("built-in names against the real modprobe on Debian's module directory", () => {
+  const skip = (!haveKmod || !canUnshare) && !REQUIRED;
+  let names: string[] = [];
+  beforeAll(() => {
+    if (skip) return;
+    prerequisites();
+    if (!canUnshare) throw new Error('needs unshare -m and mount --bind (root) to give modprobe a kernel command line');
+    names = parameterOnlyNames();
+  });
+  beforeEach((ctx) => ctx.skip(skip, `${KMOD_NOTE}, and unshare -m with mount --bind (root) to give modprobe a kernel command line`));
+  const release = SOURCE.slice(SOURCE.lastIndexOf('/') + 1);
+  const root = join(SOURCE, '../../..');
+  const dir = mkdtempSync(join(tmpdir(), 'hotplugd-builtin-'));
+  const confDir = join(dir, 'modprobe.d');
+  mkdirSync(confDir);
+  writeFileSync(join(confDir, 'soft.conf'), 'softdep pcspkr pre: apparmor random crc32c post: fs-debugfs debugfs sysrq\n');
+  const noCmdline = join(dir, 'cmdline-none');
+  writeFileSync(noCmdline, 'BOOT_IMAGE=/vmlinuz quiet\n');
+  const trustCpu = join(dir, 'cmdline-trust');
+  writeFileSync(trustCpu, 'BOOT_IMAGE=/vmlinuz random.trust_cpu=1 apparmor.enabled=0 printk.time=1 debugfs.allow=0 pcspkr.x=1 quiet\n');
+
+  /** Names modules.builtin.modinfo has and modules.builtin does not (computed, not copied). */
+  function parameterOnlyNames(): string[] {
+    const builtin = new Set(
+      execFileSync('cat', [join(SOURCE, 'modules.builtin')], { encoding: 'latin1' })
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => l.slice(l.lastIndexOf('/') + 1).replace(/\.ko$/, '').replace(/-/g, '_')),
+    );
+    const modinfo = execFileSync('cat', [join(SOURCE, 'modules.builtin.modinfo')], { encoding: 'latin1' }).split('\0');
+    return [...new Set(modinfo.filter((e) => e.includes('.')).map((e) => e.slice(0, e.indexOf('.')).replace(/-/g, '_')))].filter((n) => !builtin.has(n)).sort();
+  }
+
+  /** modprobe ARGS QUERY under a given /proc/cmdline: its exit status and lines, paths shown as module names. */
+  function kmod(cmdline: string, args: string[], query: string): { status: number; lines: string[] } {
+    const run = ['-d', root, '-S', release, '-C', confDir, ...args, query];
+    try {
+      const out = execFileSync('unshare', ['-m', 'sh', '-c', 'mount --bind "$1" /proc/cmdline && shift && exec modprobe "$@"', 'sh', cmdline, ...run], {
+        encoding: 'latin1',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
+      return { status: 0, lines: out.split('\n').filter((l) => l !== '').map(shown) };
+    } catch (e) {
+      return { status: (e as { status: number }).status, lines: [] };
+    }
+  }
+
+  /** "insmod /…/kernel/x/crc32c-intel.ko OPTS" → "insmod crc32c_intel OPTS"; "builtin x" as it is. */
+  function shown(line: string): string {
+    const m = /^insmod (\S+) (.*)$/.exec(line);
+    if (m === null) return line;
+    return `insmod ${m[1]!.slice(m[1]!.lastIndexOf('/') + 1).replace(/\.ko(\.\w+)?$/, '').replace(/-/g, '_')} ${m[2]!}`.trimEnd();
+  }
+
+  /** The same for hotplugd: `match` (modprobe -R) and the load order (--show-depends). */
+  function ours(index: ModuleIndex, query: string): { r: { status: number; lines: string[] }; showDepends: { status: number; lines: string[] } } {
+    const names = index.lookup(query).names;
+    const status = names.length > 0 ? 0 : 1;
+    const steps = names.flatMap((n) => loadOrder(index, n).map((s) => (s.builtin ? `builtin ${s.name}` : `insmod ${s.name} ${index.options(s.name, s.role === 'target' ? query : undefined)}`.trimEnd())));
+    return { r: { status, lines: names }, showDepends: { status, lines: [...new Set(steps)] } };
+  }
+
+  it('finds the parameter-only names of Debian 6.1 (41, apparmor and random among them)', () => {
+    expect(names).toHaveLength(41);
+    expect(names).toEqual(expect.arrayContaining(['apparmor', 'random', 'printk', 'vt', 'sysrq', 'debugfs', 'tracefs']));
+  });
+
+  for (const [label, cmdline] of [
+    ['no module parameters', noCmdline],
+    ['random.trust_cpu=1 and others', trustCpu],
+  ] as const) {
+    it(`answers modprobe -R and --show-depends for each of them, their aliases and a softdep on them (kernel command line: ${label})`, () => {
+      const queries = [...names, 'fs-debugfs', 'fs-tracefs', 'crc32c', 'crypto-crc32c', 'ext4', 'pcspkr', 'platform:pcspkr'];
+      const index = loadIndex({ modulesDir: SOURCE, configDirs: [confDir], cmdline, cacheDir: '' });
+      for (const q of queries) {
+        const mine = ours(index, q);
+        expect({ q, ...mine }).toEqual({ q, r: kmod(cmdline, ['-R'], q), showDepends: kmod(cmdline, ['--show-depends'], q) });
+      }
+    });
+  }
+
+  it('exits 1 from `match apparmor` with a line naming the module and the directory, as modprobe -R', () => {
+    const r = execFileSync('sh', ['-c', 'node dist/src/cli.js match --modules-dir "$1" --config-dir "" --cmdline "" --cache-dir "" apparmor; echo "exit $?"', 'sh', SOURCE], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    expect(r).toBe('exit 1\n');
+    const err = execFileSync('sh', ['-c', 'node dist/src/cli.js match --modules-dir "$1" --config-dir "" --cmdline "" --cache-dir "" apparmor 2>&1 >/dev/null; true', 'sh', SOURCE], { encoding: 'utf8' });
+    expect(err).toBe(`hotplugd: module apparmor not found in directory ${SOURCE}\n`);
+  });
 });

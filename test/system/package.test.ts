@@ -52,6 +52,7 @@ describe('npm run package', () => {
       './usr/share/man/man8/hotplugd.8.gz',
       './usr/share/bash-completion/completions/hotplugd',
       './usr/share/doc/hotplugd/README.md',
+      './usr/share/doc/hotplugd/examples/install-commands.conf',
       './usr/share/doc/hotplugd/copyright',
       './usr/share/doc/hotplugd/changelog.gz',
       './usr/share/lintian/overrides/hotplugd',

@@ -8,13 +8,19 @@
  *   2. their dependencies (a dependency no module provides keeps its path,
  *      or none: loading it then fails with a record);
  *   3. modules.builtin: a name there is built in, also over a loadable entry
- *      of the same name (warned);
- *   4. modules.builtin.modinfo: a name there is built in unless a module
- *      with a file (step 1 or 2) has it (as in kmod, only modules.builtin
- *      makes a loadable module built in);
- *   5. alias patterns (modules.alias or each module's `alias=`), then the
- *      built-in aliases; a name only an alias knows is added without a path;
- *   6. softdeps, last.
+ *      of the same name (warned) — the only source of built-in names, as in
+ *      libkmod (kmod_lookup_alias_is_builtin reads modules.builtin.bin);
+ *   4. alias patterns (modules.alias or each module's `alias=`), then the
+ *      built-in aliases (the `alias=` entries of modules.builtin.modinfo,
+ *      which depmod turns into modules.builtin.alias.bin); a name only an
+ *      alias knows is added without a path. modules.builtin.modinfo's other
+ *      entries name no module: it also lists the parameters of built-in code
+ *      that is not a module (apparmor, random, printk, ...), and libkmod
+ *      answers a lookup of such a name with nothing. A module that only the
+ *      built-in aliases name (debugfs for fs-debugfs) stays without a path
+ *      here; the index treats it as built in when found by such an alias
+ *      (ModuleIndex.isBuiltin), as libkmod does;
+ *   5. softdeps, last.
  * A meta.pb is decoded already assembled (meta/read.ts); it goes through the
  * same checks (`checkDecodedModules`).
  */
@@ -65,7 +71,8 @@ export interface IndexSource {
   depsBy: 'path' | 'name';
   loadable: () => LoadableModule[];
   builtin?: (() => { file: string; names: readonly string[] } | undefined) | undefined;
-  builtinModinfo?: (() => { file: string; names: Iterable<string>; aliases: AliasLine[] } | undefined) | undefined;
+  /** The `alias=` entries of modules.builtin.modinfo. */
+  builtinModinfo?: (() => { file: string; aliases: AliasLine[] } | undefined) | undefined;
   aliases: AliasStream;
   softdeps?: (() => Map<string, SoftdepSpec>) | undefined;
   /** modules.symbols as alias lines, read only when a `symbol:` query arrives (undefined: there is none). */
@@ -87,13 +94,10 @@ class ModuleTable {
     return i;
   }
 
-  /**
-   * Mark a module built in. `overFile`: also when a module file provides it
-   * (warned); otherwise only a module without a file becomes built in.
-   */
-  addBuiltin(name: string, file: string, warnings: LineWarning[], overFile: boolean): void {
+  /** Mark a module built in (modules.builtin), also when a module file provides it (warned). */
+  addBuiltin(name: string, file: string, warnings: LineWarning[]): void {
     const m = this.modules[this.add(name, '', true)]!;
-    if (m.builtin || (m.path !== null && !overFile)) return;
+    if (m.builtin) return;
     if (m.path !== null) warnings.push({ file, line: 0, problem: `${name} is both built in and loadable; treated as built in` });
     m.builtin = true;
     m.path = '';
@@ -132,9 +136,8 @@ export function assembleIndex(src: IndexSource): IndexParts {
   }
   checkNoCycles(modules, src.depFile);
   const builtin = src.builtin?.();
-  if (builtin !== undefined) for (const name of builtin.names) table.addBuiltin(name, builtin.file, warnings, true);
+  if (builtin !== undefined) for (const name of builtin.names) table.addBuiltin(name, builtin.file, warnings);
   const info = src.builtinModinfo?.();
-  if (info !== undefined) for (const name of info.names) table.addBuiltin(name, info.file, warnings, false);
   const classes = new ClassTable();
   const moduleIndex = (name: string): number => table.add(name, null, false);
   const compiler = new AliasCompiler(classes, src.aliases.file, warnings, src.aliases.sizeHint);

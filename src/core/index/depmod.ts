@@ -176,15 +176,13 @@ export function parseSoftdepFile(text: string, file: string, warnings: LineWarni
 
 /**
  * modules.builtin.modinfo: NUL-separated `module.key=value` records. Returns
- * the alias lines of built-in modules and the built-in module names seen.
+ * the alias lines (depmod's modules.builtin.alias). The names it carries are
+ * not built-in module names: it also lists the parameters of built-in code
+ * that is no module (`apparmor.parmtype=...`, `random.parmtype=...`); only
+ * modules.builtin says which names are built-in modules (libkmod).
  */
-export function parseBuiltinModinfo(
-  text: string,
-  file: string,
-  warnings: LineWarning[],
-): { aliases: AliasLine[]; names: Set<string> } {
+export function parseBuiltinModinfo(text: string, file: string, warnings: LineWarning[]): { aliases: AliasLine[] } {
   const aliases: AliasLine[] = [];
-  const names = new Set<string>();
   let record = 0;
   for (const entry of text.split('\0')) {
     record++;
@@ -195,9 +193,7 @@ export function parseBuiltinModinfo(
       warnings.push({ file, line: record, problem: 'expected "module.key=value"' });
       continue;
     }
-    const module = underscores(entry.slice(0, dot));
-    names.add(module);
-    if (entry.slice(dot + 1, eq) === 'alias') aliases.push({ pattern: entry.slice(eq + 1), module });
+    if (entry.slice(dot + 1, eq) === 'alias') aliases.push({ pattern: entry.slice(eq + 1), module: underscores(entry.slice(0, dot)) });
   }
-  return { aliases, names };
+  return { aliases };
 }

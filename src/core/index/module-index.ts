@@ -8,10 +8,14 @@
  *   3. `symbol:` lookups (modules.symbols),
  *   4. a module with an `install`/`remove` command in modprobe.d,
  *   5. modules.alias,
- *   6. built-in modules' aliases (modules.builtin.modinfo),
- *   7. a built-in module's own name (modules.builtin).
+ *   6. built-in modules' aliases (modules.builtin.modinfo's `alias=`),
+ *   7. a built-in module's own name (modules.builtin only: names that
+ *      modules.builtin.modinfo lists for their parameters alone, such as
+ *      apparmor or random, are no module and match nothing).
  * The query is normalized first (alias_normalize); a query that libkmod
- * rejects (unmatched bracket) matches nothing.
+ * rejects (unmatched bracket) matches nothing. A module found by a built-in
+ * alias is built in (libkmod marks it so) even when modules.builtin does not
+ * list it: isBuiltin.
  */
 import { type ModprobeConfig, emptyConfig } from '../config.js';
 import { type ClassTable, compilePattern, MAX_ALIAS_BYTES, normalizeAlias, tokensMatch } from '../glob.js';
@@ -92,6 +96,8 @@ export class ModuleIndex {
   private readonly classes: ClassTable;
   private readonly configAliases: { tokens: string | null; module: string }[];
   private readonly softdepsFromIndex: Map<string, SoftdepSpec>;
+  /** Modules without a file that only built-in aliases name (debugfs for fs-debugfs): built in, yet not a built-in name. */
+  private readonly builtinByAlias = new Set<number>();
 
   constructor(parts: IndexParts, config: ModprobeConfig = emptyConfig()) {
     this.modules = parts.modules;
@@ -106,6 +112,10 @@ export class ModuleIndex {
     this.noColonNames = parts.modules.every((m) => !m.name.includes(':')) && [...config.commands.keys()].every((n) => !n.includes(':'));
     this.aliasMatcher = parts.aliases.matcher;
     this.builtinMatcher = parts.builtinAliases.matcher;
+    for (const { value } of this.builtinMatcher.entries()) {
+      const m = parts.modules[value];
+      if (m !== undefined && !m.builtin && m.path === null) this.builtinByAlias.add(value);
+    }
     this.aliasCount = parts.aliases.count + parts.builtinAliases.count;
     this.loadSymbols = parts.loadSymbols;
     // Over-long modprobe.d patterns are skipped like modules.alias ones (and
@@ -128,6 +138,18 @@ export class ModuleIndex {
 
   indexOf(name: string): number | undefined {
     return this.byName.get(name);
+  }
+
+  /**
+   * Whether a module is built into the kernel (nothing to load): modules.builtin
+   * lists it, or it has no file and a built-in alias names it — libkmod marks
+   * every module its built-in alias index answers with as built in
+   * (kmod_lookup_alias_from_kernel_builtin_file), and only modules.builtin
+   * makes a name built in by itself.
+   */
+  isBuiltin(name: string): boolean {
+    const i = this.byName.get(name);
+    return i !== undefined && (this.modules[i]!.builtin || this.builtinByAlias.has(i));
   }
 
   /** libkmod's lookup; see the file comment for the order of sources. */
@@ -210,7 +232,7 @@ export class ModuleIndex {
 
   stats(): { kind: IndexKind; modules: number; loadable: number; builtin: number; aliases: number; matcherBytes: number } {
     const loadable = this.modules.filter((m) => !m.builtin && m.path !== null).length;
-    const builtin = this.modules.filter((m) => m.builtin).length;
+    const builtin = this.modules.filter((m, i) => m.builtin || this.builtinByAlias.has(i)).length;
     return {
       kind: this.kind,
       modules: this.modules.length,

@@ -49,7 +49,7 @@ describe('an index from depmod files', () => {
 
   it('names the directory and the flag when the index is missing', () => {
     expect(() => loadIndex({ modulesDir: '/nonexistent/modules', configDirs: [], cmdline: '' })).toThrow(
-      /\/nonexistent\/modules: no depmod index here .*--modules-dir or --meta/,
+      /\/nonexistent\/modules: no such module directory; pass --modules-dir or --meta/,
     );
   });
 });

@@ -94,7 +94,7 @@ function recursiveLoadOrder(index: ModuleIndex, target: string): PlanStep[] {
     for (let i = deps.length - 1; i >= 0; i--) visit(index.modules[deps[i]!]!.name, 'dependency', name);
     const soft = index.softdeps(name);
     for (const pre of soft?.pre ?? []) for (const n of index.lookup(pre).names) visit(n, 'softdep-pre', name);
-    const step: PlanStep = { name, path: m ? m.path : null, builtin: m?.builtin ?? false, role };
+    const step: PlanStep = { name, path: m ? m.path : null, builtin: index.isBuiltin(name), role };
     if (of !== undefined) step.dependencyOf = of;
     out.push(step);
     for (const post of soft?.post ?? []) for (const n of index.lookup(post).names) visit(n, 'softdep-post', name);

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { indexFromDepmod } from '../../../src/core/index/from-depmod.js';
-import { type IndexParts } from '../../../src/core/index/module-index.js';
+import { type IndexParts, ModuleIndex } from '../../../src/core/index/module-index.js';
 import { scanModuleTree } from '../../../src/sys/modtree.js';
 import { buildElf } from '../../support/elf.js';
 
@@ -54,10 +54,11 @@ function fromDepmod(t: Tree): IndexParts {
   });
 }
 
-/** What an index says about its modules, in index order, and its warnings without file names. */
+/** What an index says about its modules (those with a file or built in), in index order, and its warnings without file names. */
 function shape(p: IndexParts): { modules: string[]; problems: string[] } {
+  const index = new ModuleIndex(p);
   return {
-    modules: p.modules.filter((m) => m.path !== null).map((m) => `${m.name}:${m.builtin ? 'builtin' : 'loadable'}`),
+    modules: p.modules.filter((m) => m.path !== null || index.isBuiltin(m.name)).map((m) => `${m.name}:${index.isBuiltin(m.name) ? 'builtin' : 'loadable'}`),
     problems: p.warnings.map((w) => w.problem),
   };
 }
@@ -77,14 +78,14 @@ describe('the .ko tree reader (build-meta)', () => {
     expect(shape(parts)).toEqual(shape(fromDepmod(tree)));
   });
 
-  it('orders built-in modules as the index from depmod files does: modules.builtin, then modules.builtin.modinfo', async () => {
+  it('orders built-in modules as the index from depmod files does: modules.builtin, then those only a built-in alias names', async () => {
     const tree: Tree = { loadable: { a: [], b: ['a'] }, builtin: ['z', 'y'], builtinAliases: [['x', 'pci:v1*'], ['z', 'pci:v2*']] };
     const parts = await fromTree(tree);
     expect(shape(parts).modules).toEqual(['a:loadable', 'b:loadable', 'z:builtin', 'y:builtin', 'x:builtin']);
     expect(shape(parts)).toEqual(shape(fromDepmod(tree)));
   });
 
-  it('makes a dependency that no file provides but modules.builtin.modinfo names built in, without a warning', async () => {
+  it('makes a dependency that no file provides but a built-in alias names built in, without a warning', async () => {
     const parts = await fromTree({ loadable: { a: ['x'] }, builtin: [], builtinAliases: [['x', 'pci:v1*']] });
     expect(shape(parts)).toEqual({ modules: ['a:loadable', 'x:builtin'], problems: [] });
     expect(parts.modules[0]!.deps).toEqual([1]);

@@ -10,8 +10,13 @@ import { appendChecksum, verifyChecksum } from './checksum.js';
 import { CacheRecordField, CacheSourceField, MetaField, WIRE_LEN, WIRE_VARINT } from './fields.js';
 import { corrupt, Wire } from './wire.js';
 
-/** hotplugd's cache format; a record with another number is not used (2: the CRC-32 trailer and aligned compiled arrays; 1 had SHA-256 and copied arrays). */
-export const CACHE_FORMAT = 2;
+/**
+ * hotplugd's cache format; a record with another number is not used (3: only
+ * modules.builtin names are built-in modules, 2 also took the parameter-only
+ * names of modules.builtin.modinfo; 2: the CRC-32 trailer and aligned compiled
+ * arrays; 1 had SHA-256 and copied arrays).
+ */
+export const CACHE_FORMAT = 3;
 
 export interface CacheSource {
   path: string;
