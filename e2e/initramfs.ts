@@ -77,6 +77,7 @@ export function buildInitramfs(o: InitramfsOptions): void {
   // After the module tree: an extra file there (meta.pb) is then newer than modules.dep.
   for (const [src, at] of o.extra ?? []) copyWithParents(src, stage, at);
   writeFileSync(join(stage, 'init'), o.init, { mode: 0o755 });
+  copyFileSync(join(o.root, 'e2e/agent.sh'), join(stage, 'agent.sh'));
   execFileSync('sh', ['-c', `cd "${stage}" && find . | cpio -o -H newc --quiet > "${o.out}"`], { stdio: 'inherit' });
 }
 
@@ -108,3 +109,66 @@ while :; do
   prev=$n
 done
 echo "@@T settled $(uptime_s)" > /dev/ttyS0`;
+
+export interface RootInitramfsOptions {
+  moduleRoot: string; // ROOT with lib/modules/ABI
+  abi: string;
+  /** Modules the root file system needs, loaded with their dependencies (modprobe --show-depends order). */
+  modules: string[];
+  /** The virtio-blk serial of the root disk (QEMU's `serial=`). */
+  rootSerial: string;
+  stage: string; // scratch directory
+  out: string;
+}
+
+/**
+ * A minimal initramfs for a guest with its own root file system: static
+ * busybox, the modules that reach the root disk (insmod, in dependency
+ * order), and an /init that mounts the virtio disk whose serial is
+ * `rootSerial` read-write and switch_root's to its /sbin/init. No udev, no
+ * modprobe, no other driver: every other module the guest gets is loaded by
+ * what runs on the root file system.
+ */
+export function buildRootInitramfs(o: RootInitramfsOptions): string[] {
+  rmSync(o.stage, { recursive: true, force: true });
+  for (const d of ['bin', 'proc', 'sys', 'dev', 'newroot', 'modules']) mkdirSync(join(o.stage, d), { recursive: true });
+  copyFileSync('/bin/busybox', join(o.stage, 'bin/busybox'));
+  const order: string[] = [];
+  for (const m of o.modules) {
+    const out = sh('modprobe', ['-d', o.moduleRoot, '-S', o.abi, '--show-depends', m]);
+    for (const line of out.split('\n')) {
+      const path = /^insmod (\S+)/.exec(line)?.[1];
+      if (path === undefined) continue;
+      const file = path.replace(/^.*\//, '');
+      if (order.includes(file)) continue;
+      if (!file.endsWith('.ko')) throw new Error(`${path}: a compressed module; busybox insmod in the root initramfs takes plain .ko files`);
+      copyFileSync(path, join(o.stage, 'modules', file));
+      order.push(file);
+    }
+  }
+  const init = `#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+echo "@@INITRAMFS modules $(cut -d' ' -f1 /proc/uptime)" > /dev/ttyS0
+for m in ${order.join(' ')}; do insmod /modules/$m 2>/dev/null || echo "@@INITRAMFS insmod $m failed" > /dev/ttyS0; done
+dev=
+i=0
+while [ -z "$dev" ] && [ $i -lt 300 ]; do
+  for b in /sys/block/vd*; do [ "$(cat $b/serial 2>/dev/null)" = "${o.rootSerial}" ] && dev=/dev/\${b##*/}; done
+  [ -z "$dev" ] && sleep 0.1
+  i=$((i + 1))
+done
+[ -n "$dev" ] || { echo "@@INITRAMFS no disk with serial ${o.rootSerial}" > /dev/ttyS0; poweroff -f; }
+mount -t ext4 -o rw "$dev" /newroot || { echo "@@INITRAMFS mount $dev failed" > /dev/ttyS0; poweroff -f; }
+echo "@@INITRAMFS switch_root $dev $(cut -d' ' -f1 /proc/uptime)" > /dev/ttyS0
+mount --move /dev /newroot/dev
+umount /proc /sys
+exec switch_root /newroot /sbin/init
+`;
+  writeFileSync(join(o.stage, 'init'), init, { mode: 0o755 });
+  execFileSync('sh', ['-c', `cd "${o.stage}" && find . | cpio -o -H newc --quiet > "${o.out}"`], { stdio: 'inherit' });
+  return order.map((f) => f.replace(/\.ko$/, '').replace(/-/g, '_'));
+}

@@ -28,6 +28,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { coverage } from './coverage.js';
 import { buildInitramfs, HOTPLUGD_START } from './initramfs.js';
 import { standardDevices, Vm } from './vm.js';
 
@@ -122,41 +123,11 @@ async function main(): Promise<number> {
     // Expectations from libkmod on the host, same module directory.
     const distinct = [...new Set(dump.modaliases.map((m) => m.modalias))];
     const answers = sh(harness, [modDir], distinct.join('\n') + '\n').split('\n');
-    const expected = new Set<string>();
-    for (const line of answers) for (const n of (line.split('\t')[1] ?? '').split(' ')) if (n !== '') expected.add(n);
-    const builtin = new Set(
-      readFileSync(join(modDir, 'modules.builtin'), 'latin1')
-        .split('\n')
-        .map((p) => p.replace(/^.*\//, '').replace(/\.ko$/, '').replace(/-/g, '_'))
-        .filter(Boolean),
-    );
-    const depsOf = (m: string): string[] => {
-      try {
-        return sh('modprobe', ['-d', moduleRoot, '-S', abi, '--show-depends', m])
-          .split('\n')
-          .map((l) => /insmod \S*\/([^/ ]+)\.ko/.exec(l)?.[1]?.replace(/-/g, '_'))
-          .filter((x): x is string => x !== undefined);
-      } catch {
-        return [m];
-      }
-    };
-    const closure = new Set<string>();
-    const brokenBy = new Set<string>();
-    for (const m of expected) {
-      const deps = depsOf(m);
-      for (const d of deps) closure.add(d);
-      if (deps.includes(BROKEN)) brokenBy.add(m);
-    }
     const loaded = new Set(dump.modules);
     const moduleRecs = records.filter((r) => r.msg === 'module');
-    // Drivers that looked and said "not my device": the kernel's answer, not hotplugd's.
-    const declined = new Set(moduleRecs.filter((r) => r.result === 'failed' && r.code === 'ENODEV').map((r) => r.module as string));
-    // ...and modules skipped because such a driver is their dependency.
-    for (const r of moduleRecs) if (r.result === 'skipped' && declined.has(r.failedDependency as string)) declined.add(r.module as string);
-    const missing = [...expected]
-      .filter((m) => !loaded.has(m) && !builtin.has(m) && !BLACKLISTED.includes(m) && !brokenBy.has(m) && !declined.has(m) && m !== INSTALL_TRUE)
-      .sort();
-    const extra = [...loaded].filter((m) => !closure.has(m)).sort();
+    const { expected, builtin, declined, missing, extra } = coverage({
+      answers, moduleRoot, abi, loaded, moduleRecs, broken: BROKEN, exempt: new Set([...BLACKLISTED, INSTALL_TRUE]),
+    });
 
     // 1. coverage
     if (missing.length > 0) failures.push(`coverage: missing ${missing.join(' ')}`);

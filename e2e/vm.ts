@@ -143,7 +143,7 @@ export class Vm {
     }
   }
 
-  /** Wait for the guest's command loop. */
+  /** Wait for the guest's command loop (e2e/agent.sh). */
   async guestReady(ms: number): Promise<void> {
     for (;;) {
       const l = await this.cmd!.lines.next(ms, 'the guest command loop (@@READY)');
@@ -171,13 +171,13 @@ export class Vm {
   }
 
   /** Run a shell command in the guest ("run CMD" on the command channel): its output and exit status. */
-  async run(command: string): Promise<{ output: string[]; status: number }> {
+  async run(command: string, ms = 60000): Promise<{ output: string[]; status: number }> {
     const c = this.cmd!;
     c.sock.write(`run ${command}\n`);
     const output: string[] = [];
     let started = false;
     for (;;) {
-      const l = await c.lines.next(60000, `the guest command "${command}"`);
+      const l = await c.lines.next(ms, `the guest command "${command}"`);
       if (l === '@@RUN') started = true;
       else if (started && l.startsWith('@@STATUS ')) return { output, status: Number(l.slice(9)) };
       else if (started) output.push(l);
@@ -200,14 +200,15 @@ export class Vm {
     return lines.map((l) => l.replace(/\r$/, ''));
   }
 
-  async poweroff(): Promise<void> {
+  /** Ask the guest to power off; QEMU is killed when it has not exited within `ms`. */
+  async poweroff(ms = 15000): Promise<void> {
     try {
       this.cmd?.sock.write('poweroff\n');
     } catch {
       // already gone
     }
     const exited = new Promise<void>((r) => (this.proc.exitCode !== null ? r() : this.proc.once('exit', () => r())));
-    const t = setTimeout(() => this.proc.kill('SIGKILL'), 15000);
+    const t = setTimeout(() => this.proc.kill('SIGKILL'), ms);
     await exited;
     clearTimeout(t);
     this.cmd?.sock.destroy();
