@@ -265,6 +265,7 @@ copy(join(REPO, 'systemd/hotplugd.service'), join(ROOT, 'lib/systemd/system/hotp
 copy(join(REPO, 'systemd/hotplugd-settle.service'), join(ROOT, 'lib/systemd/system/hotplugd-settle.service'));
 // Masks udev's 80-drivers.rules in /run while the unit runs (ExecStartPre/ExecStopPost).
 copy(join(REPO, 'packaging/udev-rule'), join(APP, 'udev-rule'), 0o755);
+copy(join(REPO, 'packaging/udev-mask.rules'), join(APP, 'udev-mask.rules'));
 copy(join(REPO, 'packaging/bash-completion'), join(ROOT, 'usr/share/bash-completion/completions/hotplugd'));
 // The index cache's directory: the unit's ReadWritePaths=-/var/cache/hotplugd
 // applies only to a directory that exists when the daemon starts (the daemon

@@ -168,14 +168,20 @@ ok "bash completion: hotplugd ma<TAB> -> match"
 # --- The unit's udev mask helper: a link in /run/udev/rules.d, someone else's file kept.
 rules=$work/run-udev-rules
 HOTPLUGD_UDEV_RULES_DIR=$rules /usr/lib/hotplugd/udev-rule mask
-[ "$(readlink "$rules/80-drivers.rules")" = /dev/null ] || fail "udev-rule mask made no link to /dev/null"
+[ "$(readlink "$rules/80-drivers.rules")" = /usr/lib/hotplugd/udev-mask.rules ] || fail "udev-rule mask made no link to /usr/lib/hotplugd/udev-mask.rules"
+! grep -v '^#' /usr/lib/hotplugd/udev-mask.rules | grep -q . || fail "udev-mask.rules holds a rule"
 HOTPLUGD_UDEV_RULES_DIR=$rules /usr/lib/hotplugd/udev-rule unmask
 [ ! -e "$rules/80-drivers.rules" ] && [ ! -L "$rules/80-drivers.rules" ] || fail "udev-rule unmask left the link"
 echo '# runtime rule' >"$rules/80-drivers.rules"
 HOTPLUGD_UDEV_RULES_DIR=$rules /usr/lib/hotplugd/udev-rule mask
 HOTPLUGD_UDEV_RULES_DIR=$rules /usr/lib/hotplugd/udev-rule unmask
 [ "$(cat "$rules/80-drivers.rules")" = '# runtime rule' ] || fail "udev-rule replaced a file it did not make"
-ok "udev-rule mask/unmask: /run/udev/rules.d/80-drivers.rules -> /dev/null while running; a file it did not make is kept"
+rm "$rules/80-drivers.rules"
+ln -s /dev/null "$rules/80-drivers.rules" # an admin's own mask
+HOTPLUGD_UDEV_RULES_DIR=$rules /usr/lib/hotplugd/udev-rule mask
+HOTPLUGD_UDEV_RULES_DIR=$rules /usr/lib/hotplugd/udev-rule unmask
+[ "$(readlink "$rules/80-drivers.rules")" = /dev/null ] || fail "udev-rule unmask removed an admin's mask"
+ok "udev-rule mask/unmask: /run/udev/rules.d/80-drivers.rules -> /usr/lib/hotplugd/udev-mask.rules while running; a file or mask it did not make is kept"
 
 # --- Version A's daemon, started by hand, survives the upgrade to B until it is restarted.
 # A module tree with a .ko.xz and a .ko.zst (not modules: whatever kernel this is

@@ -49,6 +49,7 @@ describe('npm run package', () => {
       './lib/systemd/system/hotplugd.service',
       './lib/systemd/system/hotplugd-settle.service',
       './usr/lib/hotplugd/udev-rule',
+      './usr/lib/hotplugd/udev-mask.rules',
       './usr/share/man/man8/hotplugd.8.gz',
       './usr/share/bash-completion/completions/hotplugd',
       './usr/share/doc/hotplugd/README.md',

@@ -3,7 +3,7 @@
  * shipped unit, and READY=1 / STOPPING=1 datagrams from the real daemon.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -77,6 +77,25 @@ describe('systemd', () => {
     writeFileSync(join(dir, 'hotplugd-settle.service'), unit.replace(/^ExecStart=\S+/m, `ExecStart=${cli}`));
     const out = execFileSync(analyze, ['verify', '--man=no', join(dir, 'hotplugd-settle.service')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     expect(out).toBe('');
+  });
+
+  it("masks udev's 80-drivers.rules with a link to its own file while it runs, and removes only that link: an admin's mask or file stays", () => {
+    const rules = mkdtempSync(join(tmpdir(), 'hotplugd-udev-'));
+    const helper = (verb: string): void => void execFileSync('/bin/sh', [resolve('packaging/udev-rule'), verb], { env: { ...process.env, HOTPLUGD_UDEV_RULES_DIR: rules } });
+    const mask = join(rules, '80-drivers.rules');
+    helper('mask');
+    expect(readlinkSync(mask)).toBe(resolve('packaging/udev-mask.rules'));
+    expect(readFileSync(mask, 'utf8').split('\n').filter((l) => l !== '' && !l.startsWith('#'))).toEqual([]); // no rule
+    helper('unmask');
+    expect(existsSync(mask)).toBe(false);
+    for (const admins of [() => symlinkSync('/dev/null', mask), () => writeFileSync(mask, '# runtime rule\n')]) {
+      rmSync(mask, { force: true });
+      admins();
+      const before = lstatSync(mask).isSymbolicLink() ? readlinkSync(mask) : readFileSync(mask, 'utf8');
+      helper('mask');
+      helper('unmask');
+      expect(lstatSync(mask).isSymbolicLink() ? readlinkSync(mask) : readFileSync(mask, 'utf8')).toBe(before);
+    }
   });
 
   it('orders the unit after no mount: a module loader runs before local file systems', () => {
