@@ -237,13 +237,13 @@ describe('--cmdline and --config-dir', () => {
   it('makes a missing --cmdline file an error, not a silently empty command line', () => {
     const r = cli([...INDEX, '--config-dir', '', '--cmdline', join(dir, 'no-such-cmdline')]);
     expect(r.status).toBe(111);
-    expect(r.stderr).toMatch(/--cmdline: .*no-such-cmdline: cannot read \(ENOENT\) \[E_INPUT\]/);
+    expect(r.stderr).toMatch(/--cmdline: .*no-such-cmdline: no such file or directory \[E_INPUT\]/);
   });
 
   it('makes a missing --config-dir an error, and still applies a readable --cmdline', () => {
     const missing = cli([...INDEX, '--cmdline', '', '--config-dir', join(dir, 'no-such-dir')]);
     expect(missing.status).toBe(111);
-    expect(missing.stderr).toMatch(/--config-dir: .*no-such-dir: cannot read \(ENOENT\) \[E_INPUT\]/);
+    expect(missing.stderr).toMatch(/--config-dir: .*no-such-dir: no such file or directory \[E_INPUT\]/);
     const cmdline = join(dir, 'cmdline');
     writeFileSync(cmdline, 'quiet modprobe.blacklist=virtio_net\n');
     const r = cli([...INDEX, '--json', '--config-dir', '', '--cmdline', cmdline]);
