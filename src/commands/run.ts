@@ -258,9 +258,15 @@ export async function runDaemonCommand(args: string[], io: Io, signals: SignalSo
     throw explainMissingIndex(e, s.paths.procfs, values.demo === true);
   }
   if (values.demo) {
+    // The device was served at coldplug, so its uevent changes nothing and writes no module record:
+    // "then" is how to see what the daemon decided for it, and why.
+    const devpath = hint?.devpath ?? '/devices/platform/pcspkr';
+    // As it was started: the installed command, or this checkout's entry point.
+    const self = (process.argv[1] ?? '').startsWith('/usr/lib/hotplugd/') ? 'hotplugd' : `node ${process.argv[1] ?? 'dist/src/cli.js'}`;
+    const then = control.path === undefined ? undefined : `${self} why${control.path === '/run/hotplugd/control' ? '' : ` --control ${control.path}`} ${devpath}`;
     s.log.info(
-      { try: `echo add > ${join(s.paths.sysfs, hint?.devpath ?? '/devices/platform/pcspkr')}/uevent`, index: s.location.modulesDir },
-      'demo: dry-run on the shipped Debian index; make a device event (as root) with the command in "try", stop with Ctrl-C',
+      { try: `echo add > ${join(s.paths.sysfs, devpath)}/uevent`, ...(then !== undefined ? { then } : {}), index: s.location.modulesDir },
+      'demo: dry-run on the shipped Debian index; make a device event (as root) with the command in "try", see what was decided with "then", stop with Ctrl-C',
     );
   }
   started = true;

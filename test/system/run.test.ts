@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CaughtSignals, type DaemonSignal } from '../../src/signals.js';
 import { type Running, startDaemon, killLeftover } from '../support/daemon-helpers.js';
@@ -87,6 +87,7 @@ describe('hotplugd run --demo', () => {
     daemon = startDaemon(['--demo', '--sysfs', sysfs, '--config-dir', ''], { HOTPLUGD_CACHE_DIR: cacheDir });
     const demo = await daemon.waitFor((r) => typeof r.msg === 'string' && r.msg.startsWith('demo:'), 15_000, 'the demo hint');
     expect(demo.try).toBe(`echo add > ${sysfs}/devices/bus0/dev0/uevent`); // the pcspkr device of the fake tree
+    expect(demo.then).toBeUndefined(); // no control socket here (--control ''): nothing to ask
     expect(daemon.records.find((r) => r.msg === 'listening')).toMatchObject({ kernel: 'dry-run', index: FIXTURE_DIR });
     await daemon.waitFor((r) => r.msg === 'module' && r.module === 'pcspkr' && r.result === 'would-load', 10_000, 'would-load pcspkr');
     await daemon.waitFor((r) => r.msg === 'settled', 10_000, 'settled (when a cache would be written)');
@@ -94,6 +95,20 @@ describe('hotplugd run --demo', () => {
     expect(await daemon.exited).toBe(0);
     expect(readdirSync(cacheDir)).toEqual([]);
     expect(daemon.records.filter((r) => typeof r.msg === 'string' && r.msg.startsWith('index cache'))).toEqual([]);
+  });
+
+  it('says in "then" how to see the decision for the device of "try", and that command answers it', async () => {
+    const sysfs = fakeSysfs(4);
+    const sock = join(mkdtempSync(join(tmpdir(), 'hotplugd-demo-')), 'control');
+    daemon = startDaemon(['--demo', '--sysfs', sysfs, '--config-dir', '', '--control', sock]);
+    const demo = await daemon.waitFor((r) => typeof r.msg === 'string' && r.msg.startsWith('demo:'), 15_000, 'the demo hint');
+    // Started from this checkout: its entry point, as a command to paste.
+    expect(demo.then).toBe(`node ${resolve('dist/src/cli.js')} why --control ${sock} /devices/bus0/dev0`);
+    const why = spawnSync(process.execPath, (demo.then as string).split(' ').slice(1), { encoding: 'utf8', timeout: 20_000 });
+    expect(why.status).toBe(0);
+    expect(why.stdout).toMatch(/would-load +pcspkr/);
+    daemon.proc.kill('SIGTERM');
+    expect(await daemon.exited).toBe(0);
   });
 
   it('explains a missing index by whether the kernel has module support at all', () => {
