@@ -232,7 +232,7 @@ export class Daemon {
     this.q.onIdle = () => this.drained();
     // Each socket problem is one warning of its own, not repeated in the listening record.
     const { problems, ...socket } = source.info;
-    log.info({ ...socket, kernel: this.deps.kernel.kind, index: index.source, ...index.stats(), indexMs }, 'listening');
+    log.info({ ...socket, kernel: this.deps.kernel.kind, modulesDir: this.deps.modulesDir, index: index.source, ...index.stats(), indexMs }, 'listening');
     for (const p of problems) log.warn({ problem: p }, 'uevent socket');
     this.uevents.listen();
     if (walking === undefined) log.info({ why: 'start' }, 'coldplug skipped');

@@ -71,7 +71,7 @@ describe('index cache (hotplugd run)', () => {
     expect(first.find((r) => r.msg === 'index cache written')).toMatchObject({ file: cacheFileFor(cacheDir, dir) });
 
     const second = await runUntilSettled(dir, cacheDir, (r) => r.msg === 'settled');
-    expect(second.find((r) => r.msg === 'listening')).toMatchObject({ kind: 'cache', index: cacheFileFor(cacheDir, dir) });
+    expect(second.find((r) => r.msg === 'listening')).toMatchObject({ kind: 'cache', modulesDir: dir, index: cacheFileFor(cacheDir, dir) });
     expect(second.find((r) => r.msg === 'settled')).toMatchObject({ indexKind: 'cache' });
     expect(second.some((r) => r.msg === 'index cache written' || r.msg === 'index cache not used')).toBe(false);
   });

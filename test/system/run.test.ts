@@ -88,7 +88,7 @@ describe('hotplugd run --demo', () => {
     const demo = await daemon.waitFor((r) => typeof r.msg === 'string' && r.msg.startsWith('demo:'), 15_000, 'the demo hint');
     expect(demo.try).toBe(`echo add > ${sysfs}/devices/bus0/dev0/uevent`); // the pcspkr device of the fake tree
     expect(demo.then).toBeUndefined(); // no control socket here (--control ''): nothing to ask
-    expect(daemon.records.find((r) => r.msg === 'listening')).toMatchObject({ kernel: 'dry-run', index: FIXTURE_DIR });
+    expect(daemon.records.find((r) => r.msg === 'listening')).toMatchObject({ kernel: 'dry-run', modulesDir: FIXTURE_DIR, index: FIXTURE_DIR });
     await daemon.waitFor((r) => r.msg === 'module' && r.module === 'pcspkr' && r.result === 'would-load', 10_000, 'would-load pcspkr');
     await daemon.waitFor((r) => r.msg === 'settled', 10_000, 'settled (when a cache would be written)');
     daemon.proc.kill('SIGTERM');
