@@ -206,6 +206,45 @@ int main(int argc, char **argv) {
 }
 `;
 
+/** A module tree of one module (virtio_net) and an empty 0755 directory for the race, both root's. */
+function raceTree(): { dir: string; base: string } {
+  const small = smallDepmodDir(['virtio_net'], 50);
+  const dir = join(mkdtempSync(join(tmpdir(), 'hotplugd-mods-')), '6.1.0-race');
+  cpSync(small.dir, dir, { recursive: true });
+  const base = mkdtempSync(join(tmpdir(), 'hotplugd-race-'));
+  chmodSync(base, 0o755);
+  return { dir, base };
+}
+
+/**
+ * 1,000 reads of the cache at `file` while uid 65534 exchanges `a` and `b`
+ * in a loop (the swap helper): how many answered her planted path, the right
+ * one, or were refused (and with which problems, `hers/…` for either name).
+ */
+async function readsDuringSwap(swap: string, [a, b]: [string, string], file: string, dir: string, planted: string): Promise<{ planted: number; right: number; refused: number; problems: Set<string> }> {
+  const swapper = spawn(swap, [a, b], { uid: 65534, gid: 65534, stdio: ['ignore', 'ignore', 'pipe'] });
+  let swapErr = '';
+  swapper.stderr.on('data', (d: Buffer) => (swapErr += d.toString()));
+  const seen = { planted: 0, right: 0, refused: 0, problems: new Set<string>() };
+  try {
+    for (let i = 0; i < 1000; i++) {
+      const r = readCache(file, dir);
+      if ('hit' in r) {
+        const path = r.hit.parts.modules.find((m) => m.name === 'virtio_net')?.path;
+        if (path === planted) seen.planted++;
+        else if (path === 'kernel/drivers/net/virtio_net.ko') seen.right++;
+      } else if ('problem' in r) {
+        seen.refused++;
+        seen.problems.add(r.problem.replace(/hers\/(cache|evil)/, 'hers/…'));
+      }
+    }
+    expect(swapper.exitCode, `the swap loop ran all along (${swapErr})`).toBeNull();
+  } finally {
+    swapper.kill('SIGKILL');
+  }
+  return seen;
+}
+
 describe('index cache: a user who owns the directory above it', () => {
   // A parent she owns is refused by ownership alone, whatever the race: this
   // checks that no swap ever gets her bytes decoded; the race itself (a walk
@@ -215,11 +254,7 @@ describe('index cache: a user who owns the directory above it', () => {
     const swap = compileSwap();
     ctx.skip(swap === undefined, 'needs gcc to build the renameat2 helper');
     if (swap === undefined) return;
-    const small = smallDepmodDir(['virtio_net'], 50);
-    const dir = join(mkdtempSync(join(tmpdir(), 'hotplugd-mods-')), '6.1.0-race');
-    cpSync(small.dir, dir, { recursive: true });
-    const base = mkdtempSync(join(tmpdir(), 'hotplugd-race-'));
-    chmodSync(base, 0o755);
+    const { dir, base } = raceTree();
     const parent = join(base, 'hers');
     mkdirSync(parent);
     const file = await rootCache(dir, join(parent, 'cache'));
@@ -229,42 +264,19 @@ describe('index cache: a user who owns the directory above it', () => {
     cpSync(file, join(evil, basename(file)));
     const planted = forgeModulePath(join(evil, basename(file)), 'kernel/drivers/net/virtio_net.ko', '/tmp/planted/evil.ko');
     for (const p of [evil, join(evil, basename(file)), parent]) chownSync(p, 65534, 65534);
-    const swapper = spawn(swap, [join(parent, 'cache'), evil], { uid: 65534, gid: 65534, stdio: ['ignore', 'ignore', 'pipe'] });
-    let swapErr = '';
-    swapper.stderr.on('data', (d: Buffer) => (swapErr += d.toString()));
-    const seen = { planted: 0, right: 0, refused: 0, other: new Set<string>() };
-    try {
-      for (let i = 0; i < 1000; i++) {
-        const r = readCache(file, dir);
-        if ('hit' in r) {
-          const path = r.hit.parts.modules.find((m) => m.name === 'virtio_net')?.path;
-          if (path === planted) seen.planted++;
-          else if (path === 'kernel/drivers/net/virtio_net.ko') seen.right++;
-        } else if ('problem' in r) {
-          seen.refused++;
-          seen.other.add(r.problem.replace(/hers\/(cache|evil)/, 'hers/…'));
-        }
-      }
-      expect(swapper.exitCode, `the swap loop ran all along (${swapErr})`).toBeNull();
-    } finally {
-      swapper.kill('SIGKILL');
-    }
-    console.log(`1000 reads during the swap loop: ${JSON.stringify({ ...seen, other: [...seen.other] })}`);
+    const seen = await readsDuringSwap(swap, [join(parent, 'cache'), evil], file, dir, planted);
+    console.log(`1000 reads during the swap loop: ${JSON.stringify({ ...seen, problems: [...seen.problems] })}`);
     expect(seen.planted).toBe(0);
     // She owns a directory above the cache: every read is refused, naming it.
     expect(seen.refused).toBe(1000);
-    expect([...seen.other].every((p) => p.includes(`not trusted: ${parent} (above the cache directory) is owned by uid 65534`))).toBe(true);
+    expect([...seen.problems].every((p) => p.includes(`not trusted: ${parent} (above the cache directory) is owned by uid 65534`))).toBe(true);
   });
 
   it("reads only root's cache through a symlink she flips between root's directory and hers (in a sticky directory, 1,000 reads)", async (ctx) => {
     const swap = compileSwap();
     ctx.skip(swap === undefined, 'needs gcc to build the renameat2 helper');
     if (swap === undefined) return;
-    const small = smallDepmodDir(['virtio_net'], 50);
-    const dir = join(mkdtempSync(join(tmpdir(), 'hotplugd-mods-')), '6.1.0-race');
-    cpSync(small.dir, dir, { recursive: true });
-    const base = mkdtempSync(join(tmpdir(), 'hotplugd-race-'));
-    chmodSync(base, 0o755);
+    const { dir, base } = raceTree();
     const roots = join(base, 'roots');
     mkdirSync(roots);
     const file = await rootCache(dir, join(roots, 'cache'));
@@ -280,24 +292,9 @@ describe('index cache: a user who owns the directory above it', () => {
     for (const p of [hers, join(hers, 'cache'), herFile]) chownSync(p, 65534, 65534);
     execFileSync('ln', ['-s', roots, join(sticky, 'link')], { uid: 65534, gid: 65534 });
     execFileSync('ln', ['-s', hers, join(sticky, 'link2')], { uid: 65534, gid: 65534 });
-    const swapper = spawn(swap, [join(sticky, 'link'), join(sticky, 'link2')], { uid: 65534, gid: 65534, stdio: ['ignore', 'ignore', 'pipe'] });
-    let swapErr = '';
-    swapper.stderr.on('data', (d: Buffer) => (swapErr += d.toString()));
-    const seen = { planted: 0, right: 0, refused: 0 };
-    try {
-      for (let i = 0; i < 1000; i++) {
-        const r = readCache(herFile.replace(join(hers, 'cache'), join(sticky, 'link', 'cache')), dir);
-        if ('hit' in r) {
-          const path = r.hit.parts.modules.find((m) => m.name === 'virtio_net')?.path;
-          if (path === planted) seen.planted++;
-          else if (path === 'kernel/drivers/net/virtio_net.ko') seen.right++;
-        } else if ('problem' in r) seen.refused++;
-      }
-      expect(swapper.exitCode, `the swap loop ran all along (${swapErr})`).toBeNull();
-    } finally {
-      swapper.kill('SIGKILL');
-    }
-    console.log(`1000 reads through the flipped symlink: ${JSON.stringify(seen)}`);
+    const through = herFile.replace(join(hers, 'cache'), join(sticky, 'link', 'cache'));
+    const seen = await readsDuringSwap(swap, [join(sticky, 'link'), join(sticky, 'link2')], through, dir, planted);
+    console.log(`1000 reads through the flipped symlink: ${JSON.stringify({ ...seen, problems: [...seen.problems] })}`);
     expect(seen.planted).toBe(0);
     expect(seen.right + seen.refused).toBe(1000);
   });
