@@ -45,6 +45,30 @@ function calls(log: string): Set<string> {
   return out;
 }
 
+/**
+ * Under `dir`: a module tree whose `modules` (each a .ko of bytes the kernel
+ * gets to refuse) all serve platform:pcspkr, a modprobe.d with `conf`, a
+ * sysfs with that one device, and a procfs that says "this kernel loads
+ * modules", so that finit_module is really called.
+ */
+function coldplugTree(dir: string, modules: string[], conf: string): { mods: string; conf: string; sysfs: string; procfs: string } {
+  const mods = join(dir, 'modules');
+  mkdirSync(join(mods, 'kernel'), { recursive: true });
+  for (const m of modules) writeFileSync(join(mods, `kernel/${m}.ko`), Buffer.alloc(64));
+  writeFileSync(join(mods, 'modules.dep'), modules.map((m) => `kernel/${m}.ko:\n`).join(''));
+  writeFileSync(join(mods, 'modules.alias'), modules.map((m) => `alias platform:pcspkr ${m}\n`).join(''));
+  const confDir = join(dir, 'modprobe.d');
+  mkdirSync(confDir);
+  writeFileSync(join(confDir, `${modules.at(-1)!}.conf`), conf);
+  const sysfs = join(dir, 'sys');
+  mkdirSync(join(sysfs, 'devices/platform/pcspkr'), { recursive: true });
+  writeFileSync(join(sysfs, 'devices/platform/pcspkr/uevent'), 'MODALIAS=platform:pcspkr\n');
+  const procfs = join(dir, 'proc');
+  mkdirSync(procfs);
+  writeFileSync(join(procfs, 'modules'), '');
+  return { mods, conf: confDir, sysfs, procfs };
+}
+
 describe('the unit\'s system call filter', () => {
   beforeAll(() => {
     requireRoot();
@@ -60,24 +84,8 @@ describe('the unit\'s system call filter', () => {
     expect(allowed.has('finit_module')).toBe(true);
 
     const dir = mkdtempSync(join(tmpdir(), 'hotplugd-seccomp-'));
-    // A module tree: x.ko (bytes the kernel gets to refuse) for pcspkr's alias;
-    // y has an install command.
-    const mods = join(dir, 'modules');
-    mkdirSync(join(mods, 'kernel'), { recursive: true });
-    writeFileSync(join(mods, 'kernel/x.ko'), Buffer.alloc(64));
-    writeFileSync(join(mods, 'kernel/y.ko'), Buffer.alloc(64));
-    writeFileSync(join(mods, 'modules.dep'), 'kernel/x.ko:\nkernel/y.ko:\n');
-    writeFileSync(join(mods, 'modules.alias'), 'alias platform:pcspkr x\nalias platform:pcspkr y\n');
-    const conf = join(dir, 'modprobe.d');
-    mkdirSync(conf);
-    writeFileSync(join(conf, 'y.conf'), 'install y /bin/true\n');
-    const sysfs = join(dir, 'sys');
-    mkdirSync(join(sysfs, 'devices/platform/pcspkr'), { recursive: true });
-    writeFileSync(join(sysfs, 'devices/platform/pcspkr/uevent'), 'MODALIAS=platform:pcspkr\n');
-    // A procfs that says "this kernel loads modules", so finit_module is really called.
-    const procfs = join(dir, 'proc');
-    mkdirSync(procfs);
-    writeFileSync(join(procfs, 'modules'), '');
+    // x.ko (bytes the kernel gets to refuse) for pcspkr's alias; y has an install command.
+    const { mods, conf, sysfs, procfs } = coldplugTree(dir, ['x', 'y'], 'install y /bin/true\n');
 
     const coldplugLog = join(dir, 'coldplug.strace');
     const cp = spawnSync(
@@ -158,25 +166,12 @@ describe('install commands under the unit\'s sandbox, and the install-commands d
    */
   async function runUnder(s: ReturnType<typeof sandbox>): Promise<{ record: Record<string, unknown>; param: string; used: Set<string> }> {
     const dir = mkdtempSync(join(tmpdir(), 'hotplugd-sandbox-'));
-    const mods = join(dir, 'modules');
-    mkdirSync(join(mods, 'kernel'), { recursive: true });
-    writeFileSync(join(mods, 'kernel/y.ko'), Buffer.alloc(64));
-    writeFileSync(join(mods, 'modules.dep'), 'kernel/y.ko:\n');
-    writeFileSync(join(mods, 'modules.alias'), 'alias platform:pcspkr y\n');
     // The tunables: a module parameter, as /sys/module/y/parameters/p.
     const tunables = join(dir, 'sys-module');
     mkdirSync(join(tunables, 'y/parameters'), { recursive: true });
     writeFileSync(join(tunables, 'y/parameters/p'), '0\n');
-    const conf = join(dir, 'modprobe.d');
-    mkdirSync(conf);
     // What admins write (and rdma-core's truescale-serdes.cmds does): set a parameter; read a sysctl (sysctl's own calls).
-    writeFileSync(join(conf, 'y.conf'), `install y sysctl -n kernel.ostype >/dev/null && echo 1 > ${tunables}/y/parameters/p\n`);
-    const sysfs = join(dir, 'sys');
-    mkdirSync(join(sysfs, 'devices/platform/pcspkr'), { recursive: true });
-    writeFileSync(join(sysfs, 'devices/platform/pcspkr/uevent'), 'MODALIAS=platform:pcspkr\n');
-    const procfs = join(dir, 'proc');
-    mkdirSync(procfs);
-    writeFileSync(join(procfs, 'modules'), '');
+    const { mods, conf, sysfs, procfs } = coldplugTree(dir, ['y'], `install y sysctl -n kernel.ostype >/dev/null && echo 1 > ${tunables}/y/parameters/p\n`);
     const log = join(dir, 'strace');
     const bounding = ['-all', ...[...s.caps].map((c) => `+${c.replace(/^CAP_/, '').toLowerCase()}`)].join(',');
     const ro = s.tunablesReadOnly ? `mount --bind ${tunables} ${tunables} && mount -o remount,bind,ro ${tunables} && ` : '';
