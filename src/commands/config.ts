@@ -5,7 +5,7 @@
  * from. Lines that were not taken are named on stderr, one per line, as
  * libkmod warns about each.
  */
-import { CMDLINE_SOURCE, type ConfigEntry } from '../core/config.js';
+import { CMDLINE_SOURCE, type ConfigEntry, entryLine, sourceText } from '../core/config.js';
 import { EXIT } from '../errors.js';
 import { printable } from '../printable.js';
 import { loadConfig, DEFAULT_CONFIG_DIRS } from '../sys/indexfs.js';
@@ -34,16 +34,6 @@ Exit codes: 0 printed (lines not taken are warnings), 100 usage error,
 /** modprobe -c's order of kinds. */
 const ORDER: ConfigEntry['kind'][] = ['blacklist', 'install', 'remove', 'alias', 'options', 'softdep'];
 
-/** One entry as its modprobe.d line. */
-export function configLine(e: ConfigEntry): string {
-  return e.value === '' ? `${e.kind} ${e.name}` : `${e.kind} ${e.name} ${e.value}`;
-}
-
-/** Where an entry came from, as a comment. */
-function sourceOf(e: { file: string; line: number }): string {
-  return e.line > 0 ? `${e.file}:${e.line}` : e.file;
-}
-
 export async function configCommand(args: string[], io: Io): Promise<number> {
   const { values } = parseFlags(
     args,
@@ -62,7 +52,7 @@ export async function configCommand(args: string[], io: Io): Promise<number> {
     io.stdout.write(`${JSON.stringify({ entries, ignored: cfg.warnings })}\n`);
     return EXIT.OK;
   }
-  for (const e of entries) io.stdout.write(`${printable(configLine(e))}\t# ${printable(sourceOf(e))}\n`);
-  for (const w of cfg.warnings) io.stderr.write(`hotplugd: ${printable(`${sourceOf(w)}: ${w.problem}`)}\n`);
+  for (const e of entries) io.stdout.write(`${printable(entryLine(e))}\t# ${printable(sourceText(e))}\n`);
+  for (const w of cfg.warnings) io.stderr.write(`hotplugd: ${printable(`${sourceText(w)}: ${w.problem}`)}\n`);
   return EXIT.OK;
 }

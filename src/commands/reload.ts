@@ -2,6 +2,8 @@
  * `hotplugd reload`: what SIGHUP does, with the result as the answer.
  */
 import { CLIENT_EXIT_HELP, CONTROL_FLAGS, CONTROL_HELP, controlPaths, errorLine, request } from '../control/client.js';
+import { sourceText } from '../core/config.js';
+import { type LineWarning } from '../core/index/depmod.js';
 import { EXIT } from '../errors.js';
 import { printable } from '../printable.js';
 import { type Io, parseFlags } from './common.js';
@@ -41,8 +43,6 @@ export async function reloadCommand(args: string[], io: Io): Promise<number> {
     `${printable(`reloaded ${String(reply.modulesDir ?? reply.index)}: modules ${count(reply.modules)}, aliases ${count(reply.aliases)}, configuration lines ${count(reply.config)} (reload ${String(reply.reloads)} since start)`)}\n`,
   );
   // Every line not taken, as libkmod names each: FILE:LINE: why.
-  for (const w of (reply.ignored as { file: string; line: number; problem: string }[] | undefined) ?? []) {
-    io.stderr.write(`hotplugd: ${printable(`${w.line > 0 ? `${w.file}:${w.line}` : w.file}: ${w.problem}`)}\n`);
-  }
+  for (const w of (reply.ignored as LineWarning[] | undefined) ?? []) io.stderr.write(`hotplugd: ${printable(`${sourceText(w)}: ${w.problem}`)}\n`);
   return EXIT.OK;
 }

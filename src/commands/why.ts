@@ -3,6 +3,7 @@
  * a module, from its memory, and what its index would answer now.
  */
 import { CLIENT_EXIT_HELP, CONTROL_FLAGS, CONTROL_HELP, controlPaths, errorLine, request } from '../control/client.js';
+import { type ConfigEntry, entryLine, sourceText } from '../core/config.js';
 import { EXIT, HotplugError } from '../errors.js';
 import { printable } from '../printable.js';
 import { type Io, parseFlags } from './common.js';
@@ -56,9 +57,7 @@ export function whyLines(w: Obj): string[] {
       const flags = [m.builtin === true ? 'built-in' : '', m.blacklisted === true ? 'blacklisted' : ''].filter((x) => x !== '').join(', ');
       out.push(`index now: ${q.modalias} -> ${String(m.name)}${flags !== '' ? ` (${flags})` : ''}: load order ${(m.loadOrder as string[]).join(' ')}${m.installCommands !== undefined ? `; install commands ${JSON.stringify(m.installCommands)}` : ''}`);
       // Where each configuration line behind that answer comes from (blacklist, options, softdep, install).
-      for (const c of (m.configuredBy as { kind: string; name: string; value: string; file: string; line: number }[] | undefined) ?? []) {
-        out.push(`  from ${c.line > 0 ? `${c.file}:${c.line}` : c.file}: ${c.kind} ${c.name}${c.value !== '' ? ` ${c.value}` : ''}`);
-      }
+      for (const c of (m.configuredBy as ConfigEntry[] | undefined) ?? []) out.push(`  from ${sourceText(c)}: ${entryLine(c)}`);
     }
   }
   return out.map(printable);

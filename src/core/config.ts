@@ -33,6 +33,16 @@ export interface ConfigEntry extends ConfigSource {
   value: string;
 }
 
+/** A source as people name it: FILE:LINE, or the file alone (the kernel command line). */
+export function sourceText(s: ConfigSource): string {
+  return s.line > 0 ? `${s.file}:${s.line}` : s.file;
+}
+
+/** An entry as its modprobe.d line (as modprobe -c prints it). */
+export function entryLine(e: ConfigEntry): string {
+  return e.value === '' ? `${e.kind} ${e.name}` : `${e.kind} ${e.name} ${e.value}`;
+}
+
 export interface ModprobeConfig {
   /** `alias PATTERN MODULE`, pattern normalized; fnmatch'ed whole by libkmod. */
   aliases: { pattern: string; module: string }[];
